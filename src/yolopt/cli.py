@@ -1,0 +1,128 @@
+"""The ``yolopt`` command: a thin shell over the library (every command is a Python call too)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fast, exact YOLOv8 object detection.")
+
+SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _parse_classes(classes: Optional[str]) -> Optional[list[int]]:
+    if not classes:
+        return None
+    try:
+        return [int(c) for c in classes.replace(" ", "").split(",") if c]
+    except ValueError:
+        raise typer.BadParameter(f"--classes takes comma-separated class ids, got {classes!r}")
+
+
+@app.command()
+def version() -> None:
+    """Print the yolopt version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def predict(
+    sources: List[str] = typer.Argument(None, help="Image files, folders, glob patterns or videos (default: bundled samples)."),
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
+    backend: str = typer.Option("torch", help="Inference backend."),
+    imgsz: int = typer.Option(640, help="Long side of the network input (multiple of 32)."),
+    conf: float = typer.Option(0.25, help="Minimum confidence."),
+    iou: float = typer.Option(0.7, help="NMS IoU threshold."),
+    max_det: int = typer.Option(300, "--max-det", help="Maximum detections per image."),
+    classes: Optional[str] = typer.Option(None, help="Only these class ids, comma-separated (e.g. 0,2)."),
+    batch: int = typer.Option(8, help="Images per inference batch (results do not depend on it)."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker threads (default: min(4, CPUs))."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="Output format: jsonl, coco, csv or yolo."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Output file (directory for yolo); stdout when omitted."),
+    save_images: Optional[str] = typer.Option(None, "--save-images", help="Write annotated images/videos to this folder."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+) -> None:
+    """Detect objects in images and videos; results stream out as they are produced."""
+    from .detector import Detector
+    from .io import open_sink
+    from .io.draw import AnnotatedWriter
+
+    if not sources:
+        sources = [str(SAMPLES)]
+    try:
+        det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+                       classes=_parse_classes(classes), batch=batch, workers=workers)
+        sink = open_sink(fmt, out, det.names)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2)
+    drawer = AnnotatedWriter(save_images) if save_images else None
+    show = sys.stderr.isatty() if progress is None else progress
+    failed: list[str] = []
+    n = 0
+    t0 = time.perf_counter()
+    bar = None
+    if show:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        bar = Progress(SpinnerColumn(), TextColumn("{task.completed} images"), TextColumn("{task.fields[rate]}"),
+                       TimeElapsedColumn(), transient=True, console=__import__("rich.console").console.Console(stderr=True))
+        task = bar.add_task("predict", total=None, rate="")
+        bar.start()
+    try:
+        for r in det.predict(sources, keep_images=drawer is not None):
+            n += 1
+            if r.error:
+                failed.append(r.error)
+            sink.write(r)
+            if drawer:
+                drawer.write(r)
+                r.image = None
+            if bar:
+                bar.update(task, advance=1, rate=f"{n / (time.perf_counter() - t0):.1f} img/s")
+    finally:
+        if bar:
+            bar.stop()
+        sink.close()
+        if drawer:
+            drawer.close()
+    dt = time.perf_counter() - t0
+    _err(f"{n} inputs in {dt:.2f}s ({n / dt if dt else 0:.1f} img/s): {n - len(failed)} ok, {len(failed)} failed")
+    stage = ", ".join(f"{k} {v:.1f}" for k, v in det.times.per_image_ms().items() if v)
+    _err(f"per image (ms): {stage}")
+    for msg in failed:
+        _err(f"  failed: {msg}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    model: str = typer.Argument(..., help="Ultralytics .pt checkpoint (loaded without executing it)."),
+    out: str = typer.Option(..., "--out", "-o", help="Output .safetensors path."),
+    fp32: bool = typer.Option(False, help="Store FP32 weights instead of FP16."),
+) -> None:
+    """Convert an Ultralytics checkpoint to yolopt's safetensors format."""
+    from .model import load_model, save_yolopt
+
+    m = load_model(model)
+    path = save_yolopt(m, out, half=not fp32)
+    typer.echo(f"wrote {path} (YOLOv8{m.spec.scale}, {m.spec.nc} classes)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sources, decoding, letterbox and datasets."""

@@ -1,0 +1,36 @@
+"""Per-stage time accounting shared by the engine, val and the profiler."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Iterator
+
+STAGES = ("read", "decode", "letterbox", "inference", "postprocess")
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, summed over images (worker stages overlap in wall time), and image count."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    images: int = 0
+    _lock: Lock = field(default_factory=Lock, repr=False)
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    @contextmanager
+    def track(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - t)
+
+    def per_image_ms(self) -> dict[str, float]:
+        n = max(self.images, 1)
+        return {k: 1000 * v / n for k, v in self.seconds.items()}

@@ -1,0 +1,200 @@
+"""Read Ultralytics ``.pt`` checkpoints without executing them.
+
+The pickle is replayed by a restricted unpickler: module classes become inert records (their
+``__dict__`` is kept, nothing of theirs runs), tensors are rebuilt from the zip's raw storages,
+and any global outside a small allow-list raises :class:`UnsafeCheckpointError`. Classes are
+matched by *name*, so checkpoints written by any Ultralytics release (``ultralytics.nn.modules.X``
+or ``ultralytics.nn.modules.block.X``) load alike.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Ultralytics module classes a YOLOv8 detection checkpoint holds, matched by class name.
+ULTRALYTICS_CLASSES = frozenset(
+    {"DetectionModel", "Conv", "C2f", "Bottleneck", "SPPF", "DFL", "Detect", "Concat", "IterableSimpleNamespace"}
+)
+#: torch.nn layers such a checkpoint holds.
+TORCH_NN_CLASSES = frozenset(
+    {"Sequential", "ModuleList", "Conv2d", "BatchNorm2d", "SiLU", "MaxPool2d", "Upsample", "Identity"}
+)
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "DoubleStorage": torch.float64,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+}
+_SAFE_BUILTINS = {
+    ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "slice"): slice,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch", "Size"): torch.Size,
+}
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """The checkpoint references something outside the YOLOv8 allow-list; nothing was executed."""
+
+
+class Record:
+    """An inert stand-in for a pickled object: its class name and its attributes, nothing else."""
+
+    def __init__(self, *args: Any, **kwargs: Any):  # pickle's REDUCE/NEWOBJ may pass constructor args
+        self.state: dict[str, Any] = {}
+
+    @property
+    def cls(self) -> str:
+        return type(self).__name__
+
+    def __setstate__(self, state: Any) -> None:  # called by pickle's BUILD opcode
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slotstate)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.state = dict(state) if isinstance(state, dict) else {"_state": state}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.state.get(key, default)
+
+
+class _StorageType:
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only allow-listed globals; tensor storages are read from the checkpoint's zip."""
+
+    def __init__(self, file: Any, zf: zipfile.ZipFile, prefix: str, source: str):
+        super().__init__(file)
+        self._zf, self._prefix, self._source = zf, prefix, source
+        self._storages: dict[str, torch.UntypedStorage] = {}
+        self._records: dict[str, type] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__builtin__":  # protocol-2 pickles name Python 2's module
+            module = "builtins"
+        if (module, name) in _SAFE_BUILTINS:
+            return _SAFE_BUILTINS[(module, name)]
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        allowed = (module.startswith("ultralytics.") and name in ULTRALYTICS_CLASSES) or (
+            module.startswith("torch.nn.modules.") and name in TORCH_NN_CLASSES
+        )
+        if not allowed:
+            raise UnsafeCheckpointError(
+                f"{self._source}: refusing to load global '{module}.{name}' — it is not part of a YOLOv8 "
+                "detection checkpoint, and loading it could execute code. Nothing was executed."
+            )
+        if name not in self._records:
+            self._records[name] = type(name, (Record,), {})
+        return self._records[name]
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+            raise UnsafeCheckpointError(f"{self._source}: unexpected persistent id {pid!r}")
+        _, storage_type, key, _location, _numel = pid
+        dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else storage_type
+        if not isinstance(dtype, torch.dtype):
+            raise UnsafeCheckpointError(f"{self._source}: bad storage type {storage_type!r}")
+        if key not in self._storages:
+            raw = bytearray(self._zf.read(f"{self._prefix}data/{key}"))
+            self._storages[key] = torch.frombuffer(raw, dtype=torch.uint8).untyped_storage() if raw else torch.UntypedStorage(0)
+        return torch.storage.TypedStorage(wrap_storage=self._storages[key], dtype=dtype, _internal=True)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Unpickle a torch zip checkpoint with the restricted unpickler; module objects come back as :class:`Record`."""
+    path = Path(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{path}: not a PyTorch zip checkpoint ({e}); legacy non-zip .pt files are not supported") from e
+    with zf:
+        pkl = [n for n in zf.namelist() if n.endswith("data.pkl")]
+        if len(pkl) != 1:
+            raise ValueError(f"{path}: expected exactly one data.pkl in the checkpoint, found {len(pkl)}")
+        prefix = pkl[0][: -len("data.pkl")]
+        with zf.open(pkl[0]) as f:
+            obj = RestrictedUnpickler(f, zf, prefix, str(path)).load()
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: checkpoint top level is {type(obj).__name__}, expected a dict")
+    return obj
+
+
+def module_state_dict(rec: Record, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Flatten a tree of module records into a ``state_dict`` (parameters and persistent buffers)."""
+    out: dict[str, torch.Tensor] = {}
+    non_persistent = rec.get("_non_persistent_buffers_set") or set()
+    for group in ("_parameters", "_buffers"):
+        for k, v in (rec.get(group) or {}).items():
+            if v is not None and not (group == "_buffers" and k in non_persistent):
+                out[prefix + k] = v.detach() if isinstance(v, torch.Tensor) else v
+    for k, child in (rec.get("_modules") or {}).items():
+        if isinstance(child, Record):
+            out.update(module_state_dict(child, f"{prefix}{k}."))
+    return out
+
+
+@dataclass
+class UltralyticsCheckpoint:
+    """What yolopt takes from an Ultralytics checkpoint."""
+
+    state_dict: dict[str, torch.Tensor]
+    names: dict[int, str]
+    scale: str
+    nc: int
+    train_args: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def _infer_scale(yaml: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
+    if yaml.get("scale") in "nsmlx" and yaml.get("scale"):
+        return str(yaml["scale"])
+    stem = Path(str(yaml.get("yaml_file", ""))).stem  # e.g. yolov8s.yaml
+    if stem.startswith("yolov8") and len(stem) > 6 and stem[6] in "nsmlx":
+        return stem[6]
+    # Fall back to the first conv's width: 16/32/48/64/80 for n/s/m/l/x.
+    width = state_dict["model.0.conv.weight"].shape[0]
+    by_width = {16: "n", 32: "s", 48: "m", 64: "l", 80: "x"}
+    if width not in by_width:
+        raise ValueError(f"cannot tell the YOLOv8 scale from a first-layer width of {width}")
+    return by_width[width]
+
+
+def load_ultralytics(path: str | Path) -> UltralyticsCheckpoint:
+    """Load an Ultralytics YOLOv8 detection checkpoint's weights and metadata, executing nothing."""
+    ckpt = read_checkpoint(path)
+    model = ckpt.get("ema") or ckpt.get("model")
+    if not isinstance(model, Record):
+        raise ValueError(f"{path}: no 'model' or 'ema' network in the checkpoint")
+    if model.cls != "DetectionModel":
+        raise ValueError(f"{path}: holds a {model.cls}, but only YOLOv8 DetectionModel checkpoints are supported")
+    state_dict = {k: v.float() if v.is_floating_point() else v for k, v in module_state_dict(model).items()}
+    yaml = model.get("yaml") or {}
+    names = model.get("names") or {}
+    if isinstance(names, (list, tuple)):
+        names = dict(enumerate(names))
+    nc = int(yaml.get("nc") or len(names))
+    if not names:
+        names = {i: f"class{i}" for i in range(nc)}
+    train_args = ckpt.get("train_args") or {}
+    if isinstance(train_args, Record):
+        train_args = dict(train_args.state)
+    meta = {k: ckpt[k] for k in ("date", "version", "license", "docs") if isinstance(ckpt.get(k), str)}
+    return UltralyticsCheckpoint(
+        state_dict=state_dict,
+        names={int(k): str(v) for k, v in names.items()},
+        scale=_infer_scale(yaml, state_dict),
+        nc=nc,
+        train_args=dict(train_args),
+        meta=meta,
+    )
