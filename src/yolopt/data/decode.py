@@ -21,6 +21,8 @@ def decode_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
     buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if buf.size == 0:
         raise DecodeError(f"{name}: empty file (0 bytes)")
+    if _truncated_jpeg(buf):
+        raise DecodeError(f"{name}: truncated JPEG (image data ends before the end-of-image marker)")
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     except cv2.error as e:
@@ -30,6 +32,15 @@ def decode_bytes(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise DecodeError(f"{name}: image too small ({img.shape[1]}x{img.shape[0]})")
     return img
+
+
+def _truncated_jpeg(buf: np.ndarray) -> bool:
+    """A JPEG whose last scan has no end-of-image marker after it was cut short (libjpeg would grey-fill it)."""
+    if buf.size < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return False
+    data = buf.tobytes()
+    sos = data.rfind(b"\xff\xda")
+    return sos >= 0 and data.find(b"\xff\xd9", sos) < 0
 
 
 def read_image(path: str | Path) -> np.ndarray:
