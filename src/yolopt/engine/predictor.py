@@ -43,7 +43,9 @@ class PredictConfig:
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """An item after decode and letterbox: the network input and how to map boxes back, or an error."""
+
     item: Item
     chw: np.ndarray | None = None  # (3, H, W) uint8 RGB, letterboxed
     info: LetterboxInfo | None = None
@@ -51,10 +53,10 @@ class _Prepared:
     image: np.ndarray | None = None  # the decoded original, kept only for drawing
 
 
-def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image: bool = False) -> _Prepared:
+def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image: bool = False) -> Prepared:
     """Read, decode and letterbox one item (runs in a worker thread; OpenCV releases the GIL)."""
     if item.error is not None:
-        return _Prepared(item, error=item.error)
+        return Prepared(item, error=item.error)
     try:
         t0 = time.perf_counter()
         img = item.image if item.image is not None else read_image(item.path)  # type: ignore[arg-type]
@@ -63,13 +65,13 @@ def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image:
         chw = np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))
         t2 = time.perf_counter()
     except DecodeError as e:
-        return _Prepared(item, error=str(e))
+        return Prepared(item, error=str(e))
     except Exception as e:  # anything else about this one input must not end the job
-        return _Prepared(item, error=f"{item.source}: {type(e).__name__}: {e}")
+        return Prepared(item, error=f"{item.source}: {type(e).__name__}: {e}")
     if times is not None:
         times.add("decode", t1 - t0)
         times.add("letterbox", t2 - t1)
-    return _Prepared(item, chw, info, image=img if keep_image else None)
+    return Prepared(item, chw, info, image=img if keep_image else None)
 
 
 @dataclass
@@ -102,8 +104,8 @@ class BatchEngine:
         done: dict[int, Detections] = {}
         next_index = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="yolopt-decode") as pool:
-            inflight: OrderedDict[int, Future[_Prepared]] = OrderedDict()
-            buckets: dict[tuple[int, int], list[_Prepared]] = {}
+            inflight: OrderedDict[int, Future[Prepared]] = OrderedDict()
+            buckets: dict[tuple[int, int], list[Prepared]] = {}
             pending = 0
 
             def submit_more() -> bool:
@@ -116,7 +118,7 @@ class BatchEngine:
 
             more = submit_more()
             while more or pending:
-                ready: list[_Prepared] = []
+                ready: list[Prepared] = []
                 if inflight:
                     idx, fut = inflight.popitem(last=False)
                     ready.append(fut.result())
@@ -146,28 +148,37 @@ class BatchEngine:
         return Detections(item.source, index=item.index, frame=item.frame, timestamp=item.timestamp,
                           names=self.backend.names, error=error)
 
-    def _flush(self, group: list[_Prepared], done: dict[int, Detections]) -> int:
-        cfg = self.config
-        batch = np.stack([p.chw for p in group])  # type: ignore[misc]
-        with self.times.track("inference"):
-            raw = self.backend.infer(batch)
-        with self.times.track("postprocess"):
-            dets = postprocess(torch.from_numpy(raw), cfg.conf, cfg.iou, cfg.max_det,
-                               list(cfg.classes) if cfg.classes is not None else None)
-            for p, (boxes, scores, cls) in zip(group, dets):
-                info = p.info
-                assert info is not None
-                done[p.item.index] = Detections(
-                    p.item.source,
-                    boxes=scale_boxes(boxes.numpy(), info.gain, info.pad, info.orig_shape),
-                    scores=scores.numpy(),
-                    class_ids=cls.numpy().astype(np.int64),
-                    names=self.backend.names,
-                    shape=info.orig_shape,
-                    index=p.item.index,
-                    frame=p.item.frame,
-                    timestamp=p.item.timestamp,
-                    image=p.image,
-                )
+    def _flush(self, group: list[Prepared], done: dict[int, Detections]) -> int:
+        for det in detect_prepared(self.backend, group, self.config, self.times):
+            done[det.index] = det
         self.times.images += len(group)
         return len(group)
+
+
+def detect_prepared(backend: Backend, group: list[Prepared], config: PredictConfig,
+                    times: StageTimes | None = None) -> list[Detections]:
+    """Run one batch of prepared images of the same input shape through the backend and NMS."""
+    times = times or StageTimes()
+    batch = np.stack([p.chw for p in group])  # type: ignore[misc]
+    with times.track("inference"):
+        raw = backend.infer(batch)
+    out = []
+    with times.track("postprocess"):
+        dets = postprocess(torch.from_numpy(raw), config.conf, config.iou, config.max_det,
+                           list(config.classes) if config.classes is not None else None)
+        for p, (boxes, scores, cls) in zip(group, dets):
+            info = p.info
+            assert info is not None
+            out.append(Detections(
+                p.item.source,
+                boxes=scale_boxes(boxes.numpy(), info.gain, info.pad, info.orig_shape),
+                scores=scores.numpy(),
+                class_ids=cls.numpy().astype(np.int64),
+                names=backend.names,
+                shape=info.orig_shape,
+                index=p.item.index,
+                frame=p.item.frame,
+                timestamp=p.item.timestamp,
+                image=p.image,
+            ))
+    return out
