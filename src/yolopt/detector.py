@@ -53,6 +53,7 @@ class Detector:
         self.batch = batch
         self.workers = workers
         self.times = StageTimes()
+        self.last_queue_stats: list = []  # per-queue full/empty waits of the latest predict()
 
     @property
     def names(self) -> dict[int, str]:
@@ -66,6 +67,7 @@ class Detector:
         kw = {"workers": self.workers} if self.workers else {}
         engine = BatchEngine(self.backend, self.config, batch or self.batch, times=self.times,
                              keep_images=keep_images, **kw)
+        self.last_queue_stats = engine.queue_stats
         yield from engine.run(sources)
 
     def __call__(self, image: np.ndarray | str | Path) -> Detections:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from ..data.letterbox import LetterboxInfo, letterbox
 from ..data.sources import Item, iter_items
 from ..ops import postprocess, scale_boxes
 from ..results import Detections
+from .bucketing import ShapeBucketer
+from .queues import QueueStats, Stopped, TimedQueue
 from .timing import StageTimes
 
 
@@ -97,88 +100,157 @@ class BatchEngine:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         self.max_pending = self.max_pending or 4 * self.batch
+        self.queue_stats: list[QueueStats] = []
 
     def run(self, sources: Iterable) -> Iterator[Detections]:
-        items = iter_items(sources)
-        window = max(2 * self.batch, 2 * self.workers)
+        """Three overlapping stages joined by bounded queues: a feeder thread (decode pool + shape buckets),
+        an inference thread, and this generator (NMS, rescale, reorder)."""
+        stop = threading.Event()
+        q_batches = TimedQueue("batches", 2, stop)  # feeder → inference
+        q_outputs = TimedQueue("outputs", 2, stop)  # inference → postprocess
+        decoded = QueueStats("decoded")  # the feeder waiting on the decode pool (empty = decode-bound)
+        self.queue_stats[:] = [decoded, q_batches.stats, q_outputs.stats]
+        submitted: dict[int, float] = {}
+        failures: list[BaseException] = []
+        threads = [
+            threading.Thread(target=self._feed, args=(sources, q_batches, decoded, submitted, failures),
+                             name="yolopt-feed", daemon=True),
+            threading.Thread(target=self._infer, args=(q_batches, q_outputs, failures), name="yolopt-infer",
+                             daemon=True),
+        ]
+        for t in threads:
+            t.start()
         done: dict[int, Detections] = {}
         next_index = 0
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="yolopt-decode") as pool:
-            inflight: OrderedDict[int, Future[Prepared]] = OrderedDict()
-            buckets: dict[tuple[int, int], list[Prepared]] = {}
-            pending = 0
-
-            def submit_more() -> bool:
-                while len(inflight) < window:
-                    item = next(items, None)
-                    if item is None:
-                        return bool(inflight)
-                    inflight[item.index] = pool.submit(prepare, item, self.config.imgsz, self.times, self.keep_images)
-                return True
-
-            more = submit_more()
-            while more or pending:
-                ready: list[Prepared] = []
-                if inflight:
-                    idx, fut = inflight.popitem(last=False)
-                    ready.append(fut.result())
-                more = submit_more()
-                for prep in ready:
-                    if prep.error is not None:
-                        done[prep.item.index] = self._failed(prep.item, prep.error)
-                        continue
-                    key = prep.chw.shape[1:]  # type: ignore[union-attr]
-                    buckets.setdefault(key, []).append(prep)
-                    pending += 1
-                    if len(buckets[key]) >= self.batch:
-                        pending -= self._flush(buckets.pop(key), done)
-                # Flush when the input is exhausted, or when too many images wait in small buckets.
-                while pending and (not more or pending > self.max_pending):  # type: ignore[operator]
-                    key = max(buckets, key=lambda k: len(buckets[k]))
-                    pending -= self._flush(buckets.pop(key), done)
+        try:
+            while (msg := q_outputs.get()) is not None:
+                group, raw = msg
+                if raw is None:
+                    dets = [self._failed(p.item, p.error or "unknown error") for p in group]
+                else:
+                    with self.times.track("postprocess"):
+                        dets = postprocess_batch(raw, group, self.config, self.backend.names)
+                    self.times.images += len(group)
+                for d in dets:
+                    done[d.index] = d
                 while next_index in done:
+                    if self.times.record and next_index in submitted:
+                        self.times.latencies.append(time.perf_counter() - submitted.pop(next_index))
                     yield done.pop(next_index)
                     next_index += 1
-        while next_index in done:  # pragma: no cover - everything is emitted in the loop
-            yield done.pop(next_index)
-            next_index += 1
+            if failures:
+                raise failures[0]
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+
+    def _feed(self, sources: Iterable, out: TimedQueue, decoded: QueueStats, submitted: dict[int, float],
+              failures: list[BaseException]) -> None:
+        window = max(2 * self.batch, 2 * self.workers)
+        bucketer: ShapeBucketer[Prepared] = ShapeBucketer(self.batch, self.max_pending or 4 * self.batch)
+        try:
+            items = iter_items(sources)
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="yolopt-decode") as pool:
+                inflight: deque[Future[Prepared]] = deque()
+
+                def fill() -> None:
+                    while len(inflight) < window and (item := next(items, None)) is not None:
+                        if self.times.record:
+                            submitted[item.index] = time.perf_counter()
+                        inflight.append(pool.submit(prepare, item, self.config.imgsz, self.times, self.keep_images))
+
+                fill()
+                while inflight:
+                    fut = inflight.popleft()
+                    if not fut.done():
+                        t = time.perf_counter()
+                        prep = fut.result()
+                        decoded.empty_s += time.perf_counter() - t
+                    else:
+                        prep = fut.result()
+                    decoded.items += 1
+                    fill()
+                    if prep.error is not None:
+                        out.put(([prep], None))
+                        continue
+                    for group in bucketer.add(prep.chw.shape[1:], prep):  # type: ignore[union-attr]
+                        out.put((group, True))
+            for group in bucketer.drain():
+                out.put((group, True))
+        except Stopped:
+            return
+        except BaseException as e:  # surfaced by run() in the caller's thread
+            failures.append(e)
+        _close(out)
+
+    def _infer(self, inp: TimedQueue, out: TimedQueue, failures: list[BaseException]) -> None:
+        try:
+            while (msg := inp.get()) is not None:
+                group, ok = msg
+                out.put((group, infer_batch(self.backend, group, self.times) if ok else None))
+        except Stopped:
+            return
+        except BaseException as e:
+            failures.append(e)
+        _close(out)
 
     def _failed(self, item: Item, error: str) -> Detections:
         self.times.images += 1
         return Detections(item.source, index=item.index, frame=item.frame, timestamp=item.timestamp,
                           names=self.backend.names, error=error)
 
-    def _flush(self, group: list[Prepared], done: dict[int, Detections]) -> int:
-        for det in detect_prepared(self.backend, group, self.config, self.times):
-            done[det.index] = det
-        self.times.images += len(group)
-        return len(group)
+
+def _close(q: TimedQueue) -> None:
+    """Tell the next stage no more work is coming (unless the whole pipeline is stopping)."""
+    try:
+        q.put(None)
+    except Stopped:
+        pass
+
+
+def infer_batch(backend: Backend, group: list[Prepared], times: StageTimes | None = None) -> np.ndarray:
+    """Stack a same-shape group and run the backend on it; the raw (B, 4 + nc, A) output."""
+    batch = np.stack([p.chw for p in group])  # type: ignore[misc]
+    t0 = time.perf_counter()
+    raw = backend.infer(batch)
+    if times is not None:
+        dt = time.perf_counter() - t0
+        times.add("inference", dt)
+        if times.record:
+            times.batch_seconds.append((len(group), dt))
+    return raw
+
+
+def postprocess_batch(raw: np.ndarray, group: list[Prepared], config: PredictConfig,
+                      names: dict[int, str]) -> list[Detections]:
+    """NMS each image of a batch and map its boxes back to original-image pixels."""
+    out = []
+    dets = postprocess(torch.from_numpy(raw), config.conf, config.iou, config.max_det,
+                       list(config.classes) if config.classes is not None else None)
+    for p, (boxes, scores, cls) in zip(group, dets):
+        info = p.info
+        assert info is not None
+        out.append(Detections(
+            p.item.source,
+            boxes=scale_boxes(boxes.numpy(), info.gain, info.pad, info.orig_shape),
+            scores=scores.numpy(),
+            class_ids=cls.numpy().astype(np.int64),
+            names=names,
+            shape=info.orig_shape,
+            index=p.item.index,
+            frame=p.item.frame,
+            timestamp=p.item.timestamp,
+            image=p.image,
+        ))
+    return out
 
 
 def detect_prepared(backend: Backend, group: list[Prepared], config: PredictConfig,
                     times: StageTimes | None = None) -> list[Detections]:
     """Run one batch of prepared images of the same input shape through the backend and NMS."""
-    times = times or StageTimes()
-    batch = np.stack([p.chw for p in group])  # type: ignore[misc]
-    with times.track("inference"):
-        raw = backend.infer(batch)
-    out = []
+    raw = infer_batch(backend, group, times)
+    if times is None:
+        return postprocess_batch(raw, group, config, backend.names)
     with times.track("postprocess"):
-        dets = postprocess(torch.from_numpy(raw), config.conf, config.iou, config.max_det,
-                           list(config.classes) if config.classes is not None else None)
-        for p, (boxes, scores, cls) in zip(group, dets):
-            info = p.info
-            assert info is not None
-            out.append(Detections(
-                p.item.source,
-                boxes=scale_boxes(boxes.numpy(), info.gain, info.pad, info.orig_shape),
-                scores=scores.numpy(),
-                class_ids=cls.numpy().astype(np.int64),
-                names=backend.names,
-                shape=info.orig_shape,
-                index=p.item.index,
-                frame=p.item.frame,
-                timestamp=p.item.timestamp,
-                image=p.image,
-            ))
-    return out
+        return postprocess_batch(raw, group, config, backend.names)

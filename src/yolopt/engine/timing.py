@@ -17,6 +17,9 @@ class StageTimes:
 
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     images: int = 0
+    record: bool = False  # keep every batch's inference time and every image's latency (for benchmarks)
+    batch_seconds: list[tuple[int, float]] = field(default_factory=list)  # (batch size, inference s)
+    latencies: list[float] = field(default_factory=list)  # per image: submitted to decode → result emitted
     _lock: Lock = field(default_factory=Lock, repr=False)
 
     def add(self, stage: str, seconds: float) -> None:

@@ -1,0 +1,46 @@
+"""``yolopt bench``: backends x batch sizes x precisions, end to end and inference only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..detector import Detector
+from .report import markdown_table, print_table, save
+from .runner import BenchResult, bench_one, image_paths, letterboxed_inputs
+
+Scorer = Callable[[list], tuple[float, float]]  # detections → (mAP50-95, mAP50)
+
+
+def run_bench(
+    model: str,
+    sources: Iterable[str | Path],
+    backends: Iterable[str] = ("torch",),
+    batches: Iterable[int] = (1, 8),
+    precisions: Iterable[str] = ("fp32",),
+    conf: float = 0.25,
+    imgsz: int = 640,
+    workers: int | None = None,
+    scorer: Scorer | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> list[BenchResult]:
+    """Benchmark every (backend, precision, batch) combination on the same images."""
+    paths = image_paths(list(sources))
+    if not paths:
+        raise ValueError("no images found to benchmark")
+    inputs = letterboxed_inputs(paths, imgsz)
+    results = []
+    for backend in backends:
+        for precision in precisions:
+            det = Detector(model, backend, imgsz=imgsz, conf=conf, workers=workers, precision=precision)
+            for batch in batches:
+                log(f"{backend} {precision} batch {batch} ...")
+                res, dets = bench_one(det, paths, batch, inputs, precision)
+                if scorer is not None:
+                    res.map50_95, res.map50 = scorer(dets)
+                log(f"  {res.e2e_img_s} img/s end to end, {res.infer_img_s} img/s inference only")
+                results.append(res)
+    return results
+
+
+__all__ = ["BenchResult", "markdown_table", "print_table", "run_bench", "save"]

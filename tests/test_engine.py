@@ -1,0 +1,63 @@
+"""The batch engine: ordering, bounded buckets, early stop, failures surfaced, queue accounting."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from yolopt import Detector
+from yolopt.engine.bucketing import ShapeBucketer
+
+
+def test_bucketer_releases_full_and_oversized_pending():
+    b: ShapeBucketer[int] = ShapeBucketer(batch=3, max_pending=4)
+    assert b.add("a", 1) == [] and b.add("b", 2) == [] and b.add("a", 3) == []
+    assert b.add("a", 4) == [[1, 3, 4]]  # bucket full
+    assert b.add("c", 5) == [] and b.add("b", 6) == [] and b.add("c", 7) == []
+    released = b.add("d", 8)  # 5 pending > 4: largest bucket goes first
+    assert released == [[2, 6]] and b.pending == 3
+    assert sorted(map(sorted, b.drain())) == [[5, 7], [8]] and b.pending == 0
+
+
+def test_results_in_input_order_with_mixed_shapes_and_failures(data_dir, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    imgs = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:20]
+    sources = [*imgs[:7], bad, *imgs[7:]]
+    det = Detector("yolov8n", batch=4, workers=2)
+    out = list(det.predict(sources))
+    assert [r.source for r in out] == [str(s) for s in sources]
+    assert [r.index for r in out] == list(range(len(sources)))
+    assert out[7].error and all(r.ok for i, r in enumerate(out) if i != 7)
+    assert len({r.shape for r in out if r.ok}) > 1
+    names = [q.name for q in det.last_queue_stats]
+    assert names == ["decoded", "batches", "outputs"]
+    assert det.last_queue_stats[1].items == det.last_queue_stats[2].items > 0
+
+
+def test_arrays_and_early_stop_leave_no_threads(data_dir):
+    import cv2
+
+    img = cv2.imread(str(data_dir / "samples" / "000000397133.jpg"))
+    det = Detector("yolov8n", batch=2)
+    r = det(img)
+    assert r.ok and len(r) > 0 and r.source == "array0"
+    before = threading.active_count()
+    gen = det.predict([data_dir / "samples" / "car-detection.mp4"])
+    first = [next(gen) for _ in range(3)]
+    gen.close()  # stop mid-video: the pipeline's threads must end
+    assert [f.frame for f in first] == [0, 1, 2]
+    assert threading.active_count() <= before
+
+
+def test_backend_failure_is_raised_not_swallowed(data_dir):
+    det = Detector("yolov8n")
+
+    def broken(images: np.ndarray) -> np.ndarray:
+        raise RuntimeError("device lost")
+
+    det.backend.infer = broken  # a real failure mode: the runtime dies mid-job
+    with pytest.raises(RuntimeError, match="device lost"):
+        list(det.predict([data_dir / "samples"]))
