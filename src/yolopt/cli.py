@@ -107,6 +107,63 @@ def predict(
 
 
 @app.command()
+def bench(
+    sources: List[str] = typer.Argument(..., help="Image folder(s), files or globs to benchmark on."),
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name or file."),
+    backends: str = typer.Option("torch", "--backends", "-b", help="Comma-separated backends to compare."),
+    batches: str = typer.Option("1,8", "--batches", help="Comma-separated batch sizes."),
+    precisions: str = typer.Option("fp32", "--precisions", help="Comma-separated precisions (fp32, fp16, bf16)."),
+    conf: float = typer.Option(0.25, help="Confidence threshold of the timed runs."),
+    imgsz: int = typer.Option(640, help="Network input long side."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker threads."),
+    annotations: Optional[str] = typer.Option(None, help="COCO instances JSON: adds mAP (at --conf) per row."),
+    save_dir: str = typer.Option("runs/bench", "--save-dir", help="Where bench.json/.csv/.md/.png go."),
+) -> None:
+    """Compare backends x batch sizes x precisions: img/s end to end and inference only, latency, RSS, mAP."""
+    import platform
+
+    from .bench import print_table, run_bench, save
+
+    def ints(s: str) -> list[int]:
+        return [int(v) for v in s.split(",") if v]
+
+    scorer = None
+    if annotations:
+        from .eval.coco import make_scorer  # COCO scoring via pycocotools / faster-coco-eval
+
+        scorer = make_scorer(annotations)
+    results = run_bench(model, sources, backends.split(","), ints(batches), precisions.split(","), conf, imgsz,
+                        workers, scorer, log=_err)
+    print_table(results)
+    meta = {"model": model, "sources": sources, "conf": conf, "imgsz": imgsz, "machine": platform.machine(),
+            "processor": platform.processor(), "cpus": __import__("os").cpu_count(), "title": f"yolopt bench: {model}"}
+    paths = save(results, save_dir, meta)
+    _err("saved " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command()
+def profile(
+    sources: List[str] = typer.Argument(..., help="Images, folders or globs to run the pipeline over."),
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name or file."),
+    backend: str = typer.Option("torch", help="Inference backend."),
+    batch: int = typer.Option(1, help="Batch size."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker threads."),
+    conf: float = typer.Option(0.25, help="Confidence threshold."),
+    max_det: int = typer.Option(300, "--max-det", help="Maximum detections per image."),
+    imgsz: int = typer.Option(640, help="Network input long side."),
+    limit: Optional[int] = typer.Option(None, help="Profile only the first N images."),
+    save_dir: str = typer.Option("runs/profile", "--save-dir", help="Where profile.json/.png and the trace go."),
+) -> None:
+    """Where the time goes (per stage, per queue, per layer, per core) and what to change."""
+    from .profile import print_report, profile as run_profile, save
+
+    rep = run_profile(sources, model, backend, batch, workers, conf, max_det, imgsz, limit, save_dir)
+    print_report(rep)
+    paths = save(rep, save_dir)
+    _err("saved " + ", ".join(str(p) for p in [*paths.values(), *rep.files.values()] if str(p)))
+
+
+@app.command()
 def convert(
     model: str = typer.Argument(..., help="Ultralytics .pt checkpoint (loaded without executing it)."),
     out: str = typer.Option(..., "--out", "-o", help="Output .safetensors path."),

@@ -45,8 +45,13 @@ def _truncated_jpeg(buf: np.ndarray) -> bool:
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read and decode an image file to (H, W, 3) BGR uint8, raising :class:`DecodeError` on any failure."""
+    return decode_bytes(read_bytes(path), str(path))
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, with a :class:`DecodeError` naming the path and the reason when it cannot be read."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except IsADirectoryError as e:
         raise DecodeError(f"{path}: is a directory") from e
     except FileNotFoundError as e:
@@ -55,4 +60,3 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DecodeError(f"{path}: permission denied") from e
     except OSError as e:
         raise DecodeError(f"{path}: cannot read ({e.strerror or e})") from e
-    return decode_bytes(data, str(path))

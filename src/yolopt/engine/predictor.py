@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..backends.base import Backend
-from ..data.decode import DecodeError, read_image
+from ..data.decode import DecodeError, decode_bytes, read_bytes
 from ..data.letterbox import LetterboxInfo, letterbox
 from ..data.sources import Item, iter_items
 from ..ops import postprocess, scale_boxes
@@ -62,7 +62,12 @@ def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image:
         return Prepared(item, error=item.error)
     try:
         t0 = time.perf_counter()
-        img = item.image if item.image is not None else read_image(item.path)  # type: ignore[arg-type]
+        if item.image is not None:
+            img, t_read = item.image, t0
+        else:
+            data = read_bytes(item.path)  # type: ignore[arg-type]
+            t_read = time.perf_counter()
+            img = decode_bytes(data, str(item.path))
         t1 = time.perf_counter()
         lb, info = letterbox(img, imgsz)
         chw = np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))
@@ -72,7 +77,8 @@ def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image:
     except Exception as e:  # anything else about this one input must not end the job
         return Prepared(item, error=f"{item.source}: {type(e).__name__}: {e}")
     if times is not None:
-        times.add("decode", t1 - t0)
+        times.add("read", t_read - t0)
+        times.add("decode", t1 - t_read)
         times.add("letterbox", t2 - t1)
     return Prepared(item, chw, info, image=img if keep_image else None)
 
@@ -144,6 +150,38 @@ class BatchEngine:
             stop.set()
             for t in threads:
                 t.join()
+
+    def run_serial(self, sources: Iterable) -> Iterator[Detections]:
+        """The same stages one after another in this thread: slower, but each stage's time is its own
+        (nothing overlaps), which is what a per-stage cost breakdown needs."""
+        bucketer: ShapeBucketer[Prepared] = ShapeBucketer(self.batch, self.max_pending or 4 * self.batch)
+        done: dict[int, Detections] = {}
+        next_index = 0
+
+        def run_group(group: list[Prepared]) -> None:
+            raw = infer_batch(self.backend, group, self.times)
+            with self.times.track("postprocess"):
+                for d in postprocess_batch(raw, group, self.config, self.backend.names):
+                    done[d.index] = d
+            self.times.images += len(group)
+
+        items = iter_items(sources)
+        while True:
+            item = next(items, None)
+            groups = bucketer.drain() if item is None else []
+            if item is not None:
+                prep = prepare(item, self.config.imgsz, self.times, self.keep_images)
+                if prep.error is not None:
+                    done[item.index] = self._failed(item, prep.error)
+                else:
+                    groups = bucketer.add(prep.chw.shape[1:], prep)  # type: ignore[union-attr]
+            for group in groups:
+                run_group(group)
+            while next_index in done:
+                yield done.pop(next_index)
+                next_index += 1
+            if item is None:
+                return
 
     def _feed(self, sources: Iterable, out: TimedQueue, decoded: QueueStats, submitted: dict[int, float],
               failures: list[BaseException]) -> None:
