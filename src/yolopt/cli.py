@@ -177,6 +177,39 @@ def convert(
     typer.echo(f"wrote {path} (YOLOv8{m.spec.scale}, {m.spec.nc} classes)")
 
 
+@app.command()
+def serve(
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
+    backend: str = typer.Option("torch", help="Inference backend."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    imgsz: int = typer.Option(640, help="Long side of the network input (multiple of 32)."),
+    conf: float = typer.Option(0.25, help="Default minimum confidence (a request may send its own)."),
+    iou: float = typer.Option(0.7, help="Default NMS IoU threshold."),
+    max_det: int = typer.Option(300, "--max-det", help="Default maximum detections per image."),
+    max_batch: int = typer.Option(16, "--max-batch", help="Most images per inference batch."),
+    max_delay_ms: float = typer.Option(5.0, "--max-delay-ms", help="Longest wait for batch mates while idle."),
+    max_queue: int = typer.Option(256, "--max-queue", help="Requests admitted at once; beyond it, 503."),
+    timeout_ms: float = typer.Option(10000.0, "--timeout-ms", help="Per-request deadline; past it, 504."),
+    max_body_mb: float = typer.Option(20.0, "--max-body-mb", help="Largest request body; beyond it, 413."),
+    workers: int = typer.Option(2, help="Decode/letterbox/NMS threads."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request."),
+) -> None:
+    """Serve the model over HTTP with dynamic batching (POST /v1/detect, /health/*, /metrics, /v1/model)."""
+    from .serve.app import ServeConfig
+    from .serve.server import run_server
+
+    try:
+        cfg = ServeConfig(model, backend, imgsz, conf, iou, max_det, host, port, max_batch, max_delay_ms, max_queue,
+                          timeout_ms, max_body_mb, workers, log_level, access_log)
+        code = run_server(cfg)
+    except (ImportError, ValueError) as e:  # a missing extra or a bad option, said in one line
+        _err(f"error: {e}")
+        raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 
