@@ -210,6 +210,81 @@ def serve(
     raise typer.Exit(code)
 
 
+@app.command("val")
+def val_cmd(
+    data: str = typer.Argument(..., help="COCO dataset (folder or instances JSON) or YOLO dataset (data.yaml or its folder)."),
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
+    predictions: Optional[str] = typer.Option(None, "--predictions", help="Score this COCO results file (.json, .json.gz) instead of running a model."),
+    split: str = typer.Option("val", help="Split of a YOLO data.yaml to evaluate."),
+    images: Optional[str] = typer.Option(None, help="Images folder of a COCO JSON (default: found beside it)."),
+    batch: int = typer.Option(8, help="Images per inference batch (results do not depend on it)."),
+    conf: float = typer.Option(0.001, help="Minimum confidence of the predictions (COCO practice: 0.001)."),
+    iou: float = typer.Option(0.7, help="NMS IoU threshold."),
+    max_det: int = typer.Option(300, "--max-det", help="Maximum predictions per image (scoring keeps 100 per class)."),
+    imgsz: int = typer.Option(640, help="Long side of the network input (multiple of 32)."),
+    backend: str = typer.Option("torch", help="Inference backend."),
+    workers: Optional[int] = typer.Option(None, help="Decode worker threads (default: min(4, CPUs))."),
+    save_dir: str = typer.Option("runs/val", "--save-dir", help="Where metrics.json, predictions.json and pr_curve.png go."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the precision-recall curve PNG."),
+    all_classes: bool = typer.Option(False, "--all-classes", help="Also list classes with no ground truth."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+) -> None:
+    """COCO mAP (pycocotools) of a model on a COCO or YOLO dataset, or of saved detections (--predictions)."""
+    from .data.datasets import DatasetError
+    from .eval import val
+    from .eval.report import format_table
+
+    bar = None
+    if (sys.stderr.isatty() if progress is None else progress) and predictions is None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        bar = Progress(transient=True, console=Console(stderr=True))
+        task = bar.add_task("val", total=None)
+        bar.start()
+    try:
+        res = val(data, model, predictions=predictions, split=split, images=images, batch=batch, conf=conf, iou=iou,
+                  max_det=max_det, imgsz=imgsz, backend=backend, workers=workers, save_dir=save_dir, plots=plots,
+                  progress=(lambda n, total: bar.update(task, completed=n, total=total)) if bar else None)
+    except (DatasetError, ImportError, ValueError, OSError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2)
+    finally:
+        if bar:
+            bar.stop()
+    for w in res.warnings:
+        _err(f"warning: {w}")
+    typer.echo(format_table(res, all_classes))
+    _err("saved " + ", ".join(str(p) for p in res.files.values()))
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Dataset tools: convert between COCO JSON and YOLO txt labels.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("convert")
+def data_convert(
+    src: str = typer.Argument(..., help="COCO dataset (folder or instances JSON) or YOLO dataset (data.yaml or folder)."),
+    out: str = typer.Option(..., "--out", "-o", help="COCO to YOLO: output folder; YOLO to COCO: output .json."),
+    split: str = typer.Option("val", help="Split name: the YOLO folder/key written, or the data.yaml key read."),
+    images: Optional[str] = typer.Option(None, help="Images folder of a COCO JSON (default: found beside it)."),
+    copy_images: bool = typer.Option(False, "--copy-images", help="Copy images into the YOLO layout instead of linking."),
+) -> None:
+    """Convert ground truth COCO JSON <-> YOLO txt labels (direction from SRC; crowd regions cannot go to YOLO)."""
+    from .data.convert import convert as convert_dataset
+    from .data.datasets import DatasetError
+
+    try:
+        rep = convert_dataset(src, out, split, images, copy_images)
+    except (DatasetError, ImportError, ValueError, OSError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2)
+    for w in rep.warnings:
+        _err(f"warning: {w}")
+    typer.echo(f"wrote {rep.out}: {rep.images} images, {rep.boxes} boxes, {rep.negatives} images without boxes"
+               + (f", {rep.crowd_skipped} crowd regions left out" if rep.crowd_skipped else ""))
+
+
 def main() -> None:
     app()
 

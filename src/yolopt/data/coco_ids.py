@@ -33,3 +33,49 @@ def coco_image_id(source: str, fallback: int) -> int:
 
     stem = PurePath(source.split("#")[0]).stem
     return int(stem) if stem.isdigit() and "#" not in source else fallback
+
+
+def category_ids(names: dict[int, str]) -> list[int]:
+    """Category id of each contiguous class 0..n-1: COCO's official ids for COCO's 80 classes, else the index."""
+    return list(COCO80_TO_91) if is_coco80(names) else list(range(len(names)))
+
+
+def class_indices(categories: list[dict]) -> dict[int, int]:
+    """Contiguous class index for each category id of a COCO ``categories`` list.
+
+    COCO's own categories (ids and names as in :data:`COCO80_TO_91`) keep COCO's 80-class order even when
+    only some are present; any other set is numbered in ascending id order.
+    """
+    ids = [int(c["id"]) for c in categories]
+    if _are_coco(categories):
+        return {i: COCO91_TO_80[i] for i in ids}
+    return {i: k for k, i in enumerate(sorted(set(ids)))}
+
+
+def _are_coco(categories: list[dict]) -> bool:
+    """True when every category is one of COCO's own (official id with its official name)."""
+    return bool(categories) and all(
+        c["id"] in COCO91_TO_80 and COCO_NAMES[COCO91_TO_80[c["id"]]] == c.get("name") for c in categories)
+
+
+def class_names(categories: list[dict]) -> dict[int, str]:
+    """Class names in the order of :func:`class_indices` (all 80 for COCO's own categories)."""
+    if _are_coco(categories):
+        return dict(enumerate(COCO_NAMES))
+    index = class_indices(categories)
+    by_id = {int(c["id"]): str(c.get("name", c["id"])) for c in categories}
+    return {k: by_id[i] for i, k in index.items()}
+
+
+def model_to_categories(model_names: dict[int, str], categories: dict[int, str]) -> dict[int, int]:
+    """Which dataset category each model class predicts, matched by name (case-insensitive).
+
+    ``categories`` maps category id → name. Falls back to COCO's official ids when the model has COCO's 80
+    classes and every category id is a COCO id (a dataset that renamed COCO classes). Model classes with no
+    counterpart are left out.
+    """
+    by_name = {n.strip().lower(): cid for cid, n in categories.items()}
+    out = {c: by_name[n.strip().lower()] for c, n in model_names.items() if n.strip().lower() in by_name}
+    if len(out) < len(categories) and is_coco80(model_names) and all(c in COCO91_TO_80 for c in categories):
+        return {c: COCO80_TO_91[c] for c in range(80) if COCO80_TO_91[c] in categories}
+    return out
