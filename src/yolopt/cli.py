@@ -39,7 +39,7 @@ def version() -> None:
 def predict(
     sources: List[str] = typer.Argument(None, help="Image files, folders, glob patterns or videos (default: bundled samples)."),
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
-    backend: str = typer.Option("torch", help="Inference backend."),
+    backend: str = typer.Option("auto", help="auto (from the model file), torch, onnxruntime, openvino or tensorrt."),
     imgsz: int = typer.Option(640, help="Long side of the network input (multiple of 32)."),
     conf: float = typer.Option(0.25, help="Minimum confidence."),
     iou: float = typer.Option(0.7, help="NMS IoU threshold."),
@@ -208,6 +208,25 @@ def serve(
         _err(f"error: {e}")
         raise typer.Exit(2)
     raise typer.Exit(code)
+
+
+@app.command("export")
+def export_cmd(
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, openvino or engine (TensorRT)."),
+    out: str = typer.Option(..., "--out", "-o", help="Output file (.onnx, .xml or .engine)."),
+    half: bool = typer.Option(False, "--half", help="FP16 weights (OpenVINO: compressed weights; TensorRT: FP16 kernels)."),
+    imgsz: Optional[int] = typer.Option(None, help="Default image size in the metadata (TensorRT: largest input side)."),
+) -> None:
+    """Export a model to ONNX, OpenVINO IR or a TensorRT engine (dynamic batch and image size, uint8 RGB input)."""
+    from .export import export
+
+    try:
+        path = export(model, fmt, out, half=half, imgsz=imgsz)
+    except (ImportError, RuntimeError, ValueError, FileNotFoundError) as e:
+        _err(f"error: {e}")
+        raise typer.Exit(2)
+    typer.echo(f"wrote {path}")
 
 
 @app.command("val")

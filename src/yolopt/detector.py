@@ -14,13 +14,71 @@ from .model import DEFAULT_MODEL, YoloModel, load_model
 from .results import Detections
 
 
-def make_backend(model: str | Path | YoloModel, backend: str = "torch", **options: Any) -> Backend:
-    """Build a backend by name for a model name or file."""
+#: The backend that runs each exported file type (``backend="auto"`` picks it from the model path).
+BACKEND_FOR_SUFFIX = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt"}
+#: What each exported-model backend runs: the format a model is converted to on the fly, the files it reads.
+EXPORTED_BACKENDS = {
+    "onnxruntime": ("onnx", (".onnx",)),
+    "openvino": ("openvino", (".xml", ".onnx")),
+    "tensorrt": ("engine", (".engine",)),
+}
+BACKENDS = ("auto", "torch", *EXPORTED_BACKENDS)
+
+
+def _exported_backend(backend: str, path: Path, options: dict[str, Any]) -> Backend:
+    if backend == "onnxruntime":
+        from .backends.onnxruntime_backend import ORTBackend
+
+        return ORTBackend(path, **options)
+    if backend == "openvino":
+        from .backends.openvino_backend import OpenVINOBackend
+
+        return OpenVINOBackend(path, **options)
+    from .backends.tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend(path, **options)
+
+
+def make_backend(model: str | Path | YoloModel, backend: str = "auto", imgsz: int | None = None,
+                 **options: Any) -> Backend:
+    """Build a backend by name for a model name or file.
+
+    ``auto`` runs .onnx on onnxruntime, .xml on openvino, .engine on tensorrt and anything else on torch.
+    An exported-model backend given a .pt, .safetensors or model name exports it once into the cache
+    (``yolopt.export.cached_export``); ``precision="fp16"`` exports FP16 weights, and for TensorRT ``imgsz``
+    bounds the engine's input size. For openvino, ``precision`` is the inference precision (fp32, fp16, bf16).
+    """
+    suffix = "" if isinstance(model, YoloModel) else Path(str(model)).suffix.lower()
+    exported = BACKEND_FOR_SUFFIX.get(suffix)
+    if backend == "auto":
+        backend = exported or "torch"
     if backend == "torch":
+        if exported:
+            raise ValueError(f"{model}: an exported {suffix} file runs on backend {exported!r} (or 'auto'), not torch")
         from .backends.torch_backend import TorchBackend
 
         return TorchBackend(load_model(model), **options)
-    raise ValueError(f"unknown backend {backend!r}; available: torch")
+    if backend not in EXPORTED_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    fmt, readable = EXPORTED_BACKENDS[backend]
+    precision = options.get("precision") if backend == "openvino" else options.pop("precision", None)
+    if exported:
+        if suffix not in readable:
+            raise ValueError(f"{model}: backend {backend!r} reads {', '.join(readable)} files, not {suffix}")
+        path = Path(model)
+        if not path.exists():
+            raise FileNotFoundError(f"model {model!r}: no such file")
+    else:
+        if backend != "openvino" and precision not in (None, "fp32", "fp16"):
+            raise ValueError(f"precision {precision!r}: backend {backend!r} takes fp32 or fp16")
+        from .export import cached_export
+
+        path = cached_export(model, fmt, half=precision == "fp16", imgsz=imgsz if fmt == "engine" else None)
+    be = _exported_backend(backend, path, options)
+    file_precision = getattr(be, "precision", None)
+    if backend != "openvino" and precision is not None and file_precision != precision:
+        raise ValueError(f"{path} holds a {file_precision} model, not {precision}")
+    return be
 
 
 class Detector:
@@ -34,7 +92,7 @@ class Detector:
     def __init__(
         self,
         model: str | Path | YoloModel = DEFAULT_MODEL,
-        backend: str = "torch",
+        backend: str = "auto",
         imgsz: int = 640,
         conf: float = 0.25,
         iou: float = 0.7,
@@ -44,7 +102,7 @@ class Detector:
         workers: int | None = None,
         **backend_options: Any,
     ):
-        self.backend = make_backend(model, backend, **backend_options)
+        self.backend = make_backend(model, backend, imgsz=imgsz, **backend_options)
         self.config = PredictConfig(imgsz, conf, iou, max_det, tuple(classes) if classes is not None else None)
         if self.config.classes is not None:
             bad = [c for c in self.config.classes if c not in self.names]
