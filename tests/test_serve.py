@@ -72,7 +72,10 @@ def request(method: str, port: int, path: str, body: bytes | None = None, header
     t = time.perf_counter()
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer (e.g. 413) and close before a large body is fully sent
         resp = conn.getresponse()
         data = resp.read()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data, time.perf_counter() - t
