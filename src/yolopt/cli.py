@@ -63,7 +63,7 @@ def predict(
         det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                        classes=_parse_classes(classes), batch=batch, workers=workers)
         sink = open_sink(fmt, out, det.names)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         _err(f"error: {e}")
         raise typer.Exit(2)
     drawer = AnnotatedWriter(save_images) if save_images else None
