@@ -25,16 +25,6 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def gt_path(data_dir: Path) -> Path:
-    return data_dir / "coco-val" / "annotations" / "instances_val2017_subset.json"
-
-
-@pytest.fixture(scope="module")
-def ref_path(data_dir: Path) -> Path:
-    return data_dir / "reference" / "coco-val_yolov8n_ultralytics_conf0.001.json.gz"
-
-
-@pytest.fixture(scope="module")
 def converted(data_dir: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """coco-val converted to a YOLO dataset with the CLI."""
     out = tmp_path_factory.mktemp("yolo") / "coco-val-yolo"

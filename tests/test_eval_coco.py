@@ -25,16 +25,6 @@ REF_AP = {"map50_95": 0.3932, "map50": 0.5532, "map75": 0.415,
 
 
 @pytest.fixture(scope="module")
-def gt_path(data_dir: Path) -> Path:
-    return data_dir / "coco-val" / "annotations" / "instances_val2017_subset.json"
-
-
-@pytest.fixture(scope="module")
-def ref_path(data_dir: Path) -> Path:
-    return data_dir / "reference" / "coco-val_yolov8n_ultralytics_conf0.001.json.gz"
-
-
-@pytest.fixture(scope="module")
 def ref_preds(ref_path: Path) -> list[dict]:
     with gzip.open(ref_path, "rt") as f:
         return [{k: d[k] for k in ("image_id", "category_id", "bbox", "score")} for d in json.load(f)]
