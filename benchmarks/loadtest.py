@@ -199,9 +199,9 @@ async def run(args: argparse.Namespace, images: list[bytes], proc: subprocess.Po
                         "peak_img_s": best}
         if args.overload:
             c2 = 2 * int(sat.concurrency)
-            p = Phase("overload 2x", c2)
+            p = Phase("closed 2x conc", c2)
             await measure(p, client.closed_loop(p, c2, args.requests, args.seconds))
-            q = Phase("open 2x rate", f"{2 * best:.1f}/s")
+            q = Phase("open 2x rate", f"{2 * best:.1f}/s")  # offered load twice what the server can serve
             await measure(q, client.open_loop(q, 2 * best, args.requests, args.seconds))
             result["overload"] = [asdict_phase(p), asdict_phase(q)]
         if args.rss_requests:
@@ -209,7 +209,7 @@ async def run(args: argparse.Namespace, images: list[bytes], proc: subprocess.Po
             left = args.rss_requests - client.sent
             p = Phase(f"rss {args.rss_requests}", c)
             if left > 0:
-                await measure(p, client.closed_loop(p, c, left, float("inf")))
+                await measure(p, client.closed_loop(p, c, left, args.rss_seconds))
             rss.setdefault(client.sent, rss_mb(proc.pid))
             result["rss_mb"] = rss
         result["levels"] = [asdict_phase(p) for p in levels]
@@ -233,7 +233,9 @@ def main() -> None:
     ap.add_argument("--levels", default="1,2,4,8", help="Closed-loop concurrency levels.")
     ap.add_argument("--requests", type=int, default=400, help="Most requests per phase.")
     ap.add_argument("--seconds", type=float, default=20.0, help="Longest time per phase.")
-    ap.add_argument("--server-args", default="--max-queue 16 --max-batch 16 --max-delay-ms 5",
+    # --max-queue is the latency bound under overload (about max-queue x service time): 2 keeps one image
+    # waiting while one runs, enough to overlap decoding with inference on a 2-core machine
+    ap.add_argument("--server-args", default="--max-queue 2 --max-batch 4 --max-delay-ms 5",
                     help="Extra arguments for `yolopt serve`.")
     ap.add_argument("--offline", action=argparse.BooleanOptionalAction, default=True,
                     help="Measure offline `yolopt predict` img/s on the same images (before and after).")
@@ -241,6 +243,7 @@ def main() -> None:
                     help="Run the 2x overload phases.")
     ap.add_argument("--rss-requests", type=int, default=0,
                     help="Keep going until this many requests (e.g. 10000) and report RSS after 1,000 and after it.")
+    ap.add_argument("--rss-seconds", type=float, default=3600.0, help="Longest time for the RSS phase.")
     ap.add_argument("--retry-cap", type=float, default=0.25, help="Longest wait honoured after a 503 (closed loop).")
     ap.add_argument("--client-timeout", type=float, default=60.0)
     ap.add_argument("--json", type=Path, help="Also write the results here.")

@@ -228,6 +228,14 @@ def test_bad_bodies_get_4xx_with_a_reason_and_server_stays_healthy(server, sampl
     for body, ctype, code, reason in cases:
         status, _, err, _ = detect(server.port, body, content_type=ctype)
         assert status == code and reason in err["error"], (code, reason, err)
+    # a declared body far over the limit is refused before it is sent (no body follows these headers)
+    with socket.create_connection((HOST, server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: 3000000000\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):  # the server closes after answering
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413") and b"max-body-mb" in answer
     form, ctype = multipart({"conf": "0.3"}, {})
     status, _, err, _ = detect(server.port, form, content_type=ctype)
     assert status == 400 and "no file" in err["error"]

@@ -180,7 +180,7 @@ def convert(
 @app.command()
 def serve(
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
-    backend: str = typer.Option("torch", help="Inference backend."),
+    backend: str = typer.Option("auto", help="auto (from the model file), torch, onnxruntime, openvino or tensorrt."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     imgsz: int = typer.Option(640, help="Long side of the network input (multiple of 32)."),

@@ -29,7 +29,7 @@ class ServeConfig:
     """Everything ``yolopt serve`` is started with."""
 
     model: str = "yolov8n"
-    backend: str = "torch"
+    backend: str = "auto"  # from the model file, as yolopt predict
     imgsz: int = 640
     conf: float = 0.25
     iou: float = 0.7

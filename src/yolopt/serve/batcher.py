@@ -159,6 +159,10 @@ class DynamicBatcher:
             except asyncio.TimeoutError:
                 pass
 
+    def _infer(self, images: list[np.ndarray]) -> np.ndarray:
+        """Stack and run one batch (in the inference thread: the copy stays off the event loop too)."""
+        return self.backend.infer(np.stack(images))
+
     async def _dispatch_loop(self) -> None:
         """Run batches one after another in the inference thread; requests arriving meanwhile form the next one."""
         loop = asyncio.get_running_loop()
@@ -170,8 +174,7 @@ class DynamicBatcher:
                 if self.metrics:
                     self.metrics.queue_time.observe(job.timing.queue)
             try:
-                images = np.stack([j.prep.chw for j in batch])  # type: ignore[misc]
-                raw = await loop.run_in_executor(self._infer_pool, self.backend.infer, images)
+                raw = await loop.run_in_executor(self._infer_pool, self._infer, [j.prep.chw for j in batch])
             except Exception as e:  # a backend failure answers this batch with 500, the server goes on
                 for job in batch:
                     if not job.future.done():

@@ -24,17 +24,25 @@ async def read_detect_request(request: Any, max_body_bytes: int) -> tuple[bytes,
 
 
 async def read_body(request: Any, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    too_big = ServeError(413, f"body larger than --max-body-mb ({limit / 2**20:g} MiB)", {"Connection": "close"})
+    """The request body, or 413 once it is known to exceed ``limit`` bytes.
+
+    A body up to twice the limit is read to its end and dropped before answering, so the client (which may
+    still be sending) reads the 413 instead of a connection reset; a larger one is refused at once, closing.
+    """
+    reason = f"body larger than --max-body-mb ({limit / 2**20:g} MiB)"
+    refuse_now = ServeError(413, reason, {"Connection": "close"})
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise too_big
+    if length is not None and length.isdigit() and int(length) > 2 * limit:
+        raise refuse_now
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
+        if size > 2 * limit:
+            raise refuse_now
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise ServeError(413, reason)
     return b"".join(chunks)
 
 

@@ -120,7 +120,7 @@ def from_row(row: dict[str, Any], names: dict[int, str]) -> Detections:
     )
 
 
-def predict_dataset(sources: Iterable[str | Path], model: str = "yolov8n", backend: str = "torch",
+def predict_dataset(sources: Iterable[str | Path], model: str = "yolov8n", backend: str = "auto",
                     config: PredictConfig | None = None, batch_size: int = 8, actors: int | None = None,
                     threads: int | None = None) -> Any:
     """A lazy Ray Dataset of detection rows (one per input, in input order); see :func:`predict_folder`."""
@@ -150,18 +150,18 @@ def predict_dataset(sources: Iterable[str | Path], model: str = "yolov8n", backe
 
 
 def predict_folder(sources: Iterable[str | Path] | str | Path, out: str | Path | None = None, fmt: str = "jsonl",
-                   model: str = "yolov8n", backend: str = "torch", imgsz: int = 640, conf: float = 0.25,
+                   model: str = "yolov8n", backend: str = "auto", imgsz: int = 640, conf: float = 0.25,
                    iou: float = 0.7, max_det: int = 300, classes: Iterable[int] | None = None, batch_size: int = 8,
                    actors: int | None = None, threads: int | None = None) -> RunSummary:
     """Detect objects in every image under ``sources`` on the Ray cluster (``ray.init()`` first, or a local one
     is started) and write ``out`` in ``fmt`` (jsonl, coco, csv, yolo) exactly as ``yolopt predict`` would."""
+    from ..detector import make_backend
     from ..io import open_sink
-    from ..model import load_model
 
     if isinstance(sources, (str, Path)):
         sources = [sources]
     config = PredictConfig(imgsz, conf, iou, max_det, tuple(classes) if classes is not None else None)
-    names = load_model(model).names
+    names = make_backend(model, backend).names  # the sinks need them; the actors load their own copy
     sink = open_sink(fmt, out, names)
     summary = RunSummary()
     t0 = time.perf_counter()
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m yolopt.serve.ray_data", description=predict_folder.__doc__)
     ap.add_argument("sources", nargs="+")
     ap.add_argument("--model", "-m", default="yolov8n")
-    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--backend", default="auto")
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument("--iou", type=float, default=0.7)

@@ -34,7 +34,7 @@ serve = require("ray.serve", "ray")
 class YoloDeployment:
     """One model replica: decode and NMS in a thread pool, batched inference in one inference thread."""
 
-    def __init__(self, model: str = "yolov8n", backend: str = "torch", imgsz: int = 640, conf: float = 0.25,
+    def __init__(self, model: str = "yolov8n", backend: str = "auto", imgsz: int = 640, conf: float = 0.25,
                  iou: float = 0.7, max_det: int = 300, threads: int = 1, max_batch: int = 16,
                  max_delay_ms: float = 5.0, timeout_ms: float = 10000.0, max_body_mb: float = 20.0):
         import torch
@@ -90,14 +90,17 @@ class YoloDeployment:
         for i, p in enumerate(preps):
             groups.setdefault(p.chw.shape, []).append(i)  # type: ignore[union-attr]
         for idx in groups.values():
-            images = np.stack([preps[i].chw for i in idx])  # type: ignore[misc]
-            raw = await loop.run_in_executor(self.infer_pool, self.backend.infer, images)
+            raw = await loop.run_in_executor(self.infer_pool, self._infer, [preps[i].chw for i in idx])
             for j, i in enumerate(idx):
                 out[i] = (raw[j : j + 1], len(preps))
         return out
 
+    def _infer(self, images: list[np.ndarray]) -> np.ndarray:
+        """Stack and run one same-shape group (in the inference thread)."""
+        return self.backend.infer(np.stack(images))
 
-def build_app(model: str = "yolov8n", backend: str = "torch", num_replicas: int = 1, threads: int | None = None,
+
+def build_app(model: str = "yolov8n", backend: str = "auto", num_replicas: int = 1, threads: int | None = None,
               max_batch: int = 16, max_delay_ms: float = 5.0, max_queued_requests: int = 256,
               **options: Any) -> Any:
     """A Ray Serve application of ``model``: bind it with :func:`ray.serve.run`. ``options`` go to the replica
