@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from yolopt.ops.boxes import box_iou
 
@@ -34,10 +33,10 @@ def test_predict_reproduces_reference_detections(data_dir, yolov8n_pt):
         assert [rec["height"], rec["width"]] == expected["orig_hw"]
         ours, theirs = rec["detections"], expected["detections"]
         assert len(ours) == len(theirs)
-        iou = box_iou(torch.tensor([d["box"] for d in ours]), torch.tensor([d["xyxy"] for d in theirs]))
+        iou = box_iou(np.array([d["box"] for d in ours]), np.array([d["xyxy"] for d in theirs]))
         best = iou.argmax(1)
         assert len(set(best.tolist())) == len(theirs)  # one-to-one
-        assert iou.max(1).values.min() >= 0.99
+        assert iou.max(1).min() >= 0.99
         for d, j in zip(ours, best.tolist()):
             assert d["class_id"] == theirs[j]["cls"]
             assert abs(d["score"] - theirs[j]["conf"]) <= 1e-3
@@ -128,3 +127,17 @@ def test_invalid_options_fail_clearly(data_dir):
     assert res.returncode == 2 and "multiple of 32" in res.stderr
     res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--classes", "0,99")
     assert res.returncode == 2 and "99" in res.stderr
+    res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--batch", "lots")
+    assert res.returncode == 2 and "'auto'" in res.stderr
+    res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--backend", "onnxruntime",
+              "--precision", "bf16")
+    assert res.returncode == 2 and "bf16" in res.stderr
+
+
+def test_batch_auto_and_precision_options(data_dir):
+    res = run("predict", str(data_dir / "samples" / "*.jpg"), "--batch", "auto", "--imgsz", "320", "--precision", "bf16",
+              "--threads", "1")
+    assert res.returncode == 0, res.stderr
+    assert "batch auto: " in res.stderr and "3 ok, 0 failed" in res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(records) == 3 and all(r["detections"] for r in records)
