@@ -32,7 +32,11 @@ def run_bench(
     results = []
     for backend in backends:
         for precision in precisions:
-            det = Detector(model, backend, imgsz=imgsz, conf=conf, workers=workers, precision=precision)
+            try:
+                det = Detector(model, backend, imgsz=imgsz, conf=conf, workers=workers, precision=precision)
+            except ValueError as e:  # e.g. a precision this backend does not run: the other rows still count
+                log(f"{backend} {precision}: skipped ({e})")
+                continue
             for batch in batches:
                 log(f"{backend} {precision} batch {batch} ...")
                 res, dets = bench_one(det, paths, batch, inputs, precision)

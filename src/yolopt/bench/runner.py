@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,22 @@ class BenchResult:
         return asdict(self)
 
 
+def machine() -> str:
+    """One line naming the CPU, its core count and memory (for benchmark tables)."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
+    except OSError:
+        mem = "? GiB"
+    return f"{cpu}, {os.cpu_count()} cores, {mem}"
+
+
 def _pct(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
@@ -61,16 +78,18 @@ def letterboxed_inputs(paths: list[Path], imgsz: int) -> list[np.ndarray]:
 
 
 def inference_only(det: Detector, inputs: list[np.ndarray], batch: int) -> float:
-    """img/s of ``backend.infer`` alone over the same images, batched by shape as the engine does."""
+    """img/s of ``backend.infer`` alone over the same images, batched by shape as the engine does, with as
+    many calls in flight as the engine makes (``backend.concurrency``)."""
     by_shape: dict[tuple[int, ...], list[np.ndarray]] = {}
     for x in inputs:
         by_shape.setdefault(x.shape, []).append(x)
     batches = [np.stack(group[i : i + batch]) for group in by_shape.values() for i in range(0, len(group), batch)]
-    det.backend.infer(batches[0][:1])  # warm-up (first call may compile or reshape)
-    t0 = time.perf_counter()
-    for b in batches:
-        det.backend.infer(b)
-    return len(inputs) / (time.perf_counter() - t0)
+    n = max(1, int(getattr(det.backend, "concurrency", 1)))
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(det.backend.infer, [b[:1] for b in batches[:n]]))  # warm-up: first calls compile, reshape
+        t0 = time.perf_counter()
+        list(pool.map(det.backend.infer, batches))
+        return len(inputs) / (time.perf_counter() - t0)
 
 
 def bench_one(det: Detector, paths: list[Path], batch: int, inputs: list[np.ndarray] | None = None,

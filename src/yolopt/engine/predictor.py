@@ -11,7 +11,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ..backends.base import Backend
 from ..data.decode import DecodeError, decode_bytes, read_bytes
@@ -109,34 +108,35 @@ class BatchEngine:
         self.queue_stats: list[QueueStats] = []
 
     def run(self, sources: Iterable) -> Iterator[Detections]:
-        """Three overlapping stages joined by bounded queues: a feeder thread (decode pool + shape buckets),
-        an inference thread, and this generator (NMS, rescale, reorder)."""
+        """Overlapping stages joined by bounded queues: a feeder thread (decode pool + shape buckets),
+        ``backend.concurrency`` inference threads (network, then NMS on the same thread), and this
+        generator, which only puts results back in input order."""
         stop = threading.Event()
-        q_batches = TimedQueue("batches", 2, stop)  # feeder → inference
-        q_outputs = TimedQueue("outputs", 2, stop)  # inference → postprocess
+        n_infer = max(1, int(getattr(self.backend, "concurrency", 1)))
+        q_batches = TimedQueue("batches", 1 + n_infer, stop)  # feeder → inference
+        q_outputs = TimedQueue("outputs", 1 + n_infer, stop)  # inference + NMS → reorder
         decoded = QueueStats("decoded")  # the feeder waiting on the decode pool (empty = decode-bound)
         self.queue_stats[:] = [decoded, q_batches.stats, q_outputs.stats]
         submitted: dict[int, float] = {}
         failures: list[BaseException] = []
-        threads = [
-            threading.Thread(target=self._feed, args=(sources, q_batches, decoded, submitted, failures),
-                             name="yolopt-feed", daemon=True),
-            threading.Thread(target=self._infer, args=(q_batches, q_outputs, failures), name="yolopt-infer",
-                             daemon=True),
-        ]
+        feeder = threading.Thread(target=self._feed, args=(sources, q_batches, decoded, submitted, failures, n_infer),
+                                  name="yolopt-feed", daemon=True)
+        workers = [threading.Thread(target=self._infer, args=(q_batches, q_outputs, failures),
+                                    name=f"yolopt-infer-{i}", daemon=True) for i in range(n_infer)]
+        threads = [feeder, *workers]
         for t in threads:
             t.start()
         done: dict[int, Detections] = {}
         next_index = 0
+        finished = 0
         try:
-            while (msg := q_outputs.get()) is not None:
-                group, raw = msg
-                if raw is None:
-                    dets = [self._failed(p.item, p.error or "unknown error") for p in group]
-                else:
-                    with self.times.track("postprocess"):
-                        dets = postprocess_batch(raw, group, self.config, self.backend.names)
-                    self.times.images += len(group)
+            while finished < n_infer:
+                dets = q_outputs.get()
+                if dets is None:  # one inference thread has ended
+                    if failures:
+                        raise failures[0]
+                    finished += 1
+                    continue
                 for d in dets:
                     done[d.index] = d
                 while next_index in done:
@@ -163,7 +163,7 @@ class BatchEngine:
             with self.times.track("postprocess"):
                 for d in postprocess_batch(raw, group, self.config, self.backend.names):
                     done[d.index] = d
-            self.times.images += len(group)
+            self.times.count(len(group))
 
         items = iter_items(sources)
         while True:
@@ -184,7 +184,7 @@ class BatchEngine:
                 return
 
     def _feed(self, sources: Iterable, out: TimedQueue, decoded: QueueStats, submitted: dict[int, float],
-              failures: list[BaseException]) -> None:
+              failures: list[BaseException], n_infer: int) -> None:
         window = max(2 * self.batch, 2 * self.workers)
         bucketer: ShapeBucketer[Prepared] = ShapeBucketer(self.batch, self.max_pending or 4 * self.batch)
         try:
@@ -210,7 +210,7 @@ class BatchEngine:
                     decoded.items += 1
                     fill()
                     if prep.error is not None:
-                        out.put(([prep], None))
+                        out.put(([prep], False))
                         continue
                     for group in bucketer.add(prep.chw.shape[1:], prep):  # type: ignore[union-attr]
                         out.put((group, True))
@@ -220,13 +220,21 @@ class BatchEngine:
             return
         except BaseException as e:  # surfaced by run() in the caller's thread
             failures.append(e)
-        _close(out)
+        for _ in range(n_infer):  # one end marker per inference thread
+            _close(out)
 
     def _infer(self, inp: TimedQueue, out: TimedQueue, failures: list[BaseException]) -> None:
         try:
             while (msg := inp.get()) is not None:
                 group, ok = msg
-                out.put((group, infer_batch(self.backend, group, self.times) if ok else None))
+                if not ok:
+                    dets = [self._failed(p.item, p.error or "unknown error") for p in group]
+                else:
+                    raw = infer_batch(self.backend, group, self.times)
+                    with self.times.track("postprocess"):
+                        dets = postprocess_batch(raw, group, self.config, self.backend.names)
+                    self.times.count(len(group))
+                out.put(dets)
         except Stopped:
             return
         except BaseException as e:
@@ -234,7 +242,7 @@ class BatchEngine:
         _close(out)
 
     def _failed(self, item: Item, error: str) -> Detections:
-        self.times.images += 1
+        self.times.count(1)
         return Detections(item.source, index=item.index, frame=item.frame, timestamp=item.timestamp,
                           names=self.backend.names, error=error)
 
@@ -264,16 +272,16 @@ def postprocess_batch(raw: np.ndarray, group: list[Prepared], config: PredictCon
                       names: dict[int, str]) -> list[Detections]:
     """NMS each image of a batch and map its boxes back to original-image pixels."""
     out = []
-    dets = postprocess(torch.from_numpy(raw), config.conf, config.iou, config.max_det,
+    dets = postprocess(raw, config.conf, config.iou, config.max_det,
                        list(config.classes) if config.classes is not None else None)
     for p, (boxes, scores, cls) in zip(group, dets):
         info = p.info
         assert info is not None
         out.append(Detections(
             p.item.source,
-            boxes=scale_boxes(boxes.numpy(), info.gain, info.pad, info.orig_shape),
-            scores=scores.numpy(),
-            class_ids=cls.numpy().astype(np.int64),
+            boxes=scale_boxes(boxes, info.gain, info.pad, info.orig_shape),
+            scores=scores,
+            class_ids=cls.astype(np.int64),
             names=names,
             shape=info.orig_shape,
             index=p.item.index,

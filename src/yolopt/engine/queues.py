@@ -30,6 +30,7 @@ class TimedQueue:
         self._q: queue.Queue = queue.Queue(maxsize)
         self._stop = stop
         self.stats = QueueStats(name)
+        self._lock = threading.Lock()  # several producers or consumers may update the stats
 
     def put(self, item: Any) -> None:
         try:
@@ -44,8 +45,10 @@ class TimedQueue:
                     break
                 except queue.Full:
                     continue
-            self.stats.full_s += time.perf_counter() - t
-        self.stats.items += 1
+            with self._lock:
+                self.stats.full_s += time.perf_counter() - t
+        with self._lock:
+            self.stats.items += 1
 
     def get(self) -> Any:
         try:
@@ -60,5 +63,6 @@ class TimedQueue:
                     break
                 except queue.Empty:
                     continue
-            self.stats.empty_s += time.perf_counter() - t
+            with self._lock:
+                self.stats.empty_s += time.perf_counter() - t
             return item

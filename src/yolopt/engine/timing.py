@@ -26,6 +26,11 @@ class StageTimes:
         with self._lock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
+    def count(self, images: int) -> None:
+        """Add finished images (called from several inference threads)."""
+        with self._lock:
+            self.images += images
+
     @contextmanager
     def track(self, stage: str) -> Iterator[None]:
         t = time.perf_counter()

@@ -22,7 +22,7 @@ def diagnose(serial_ms: dict[str, float], pipeline: dict, system: dict, batch: i
     wall = pipeline["wall_s"] or 1e-9
     waits = {q["name"]: q for q in pipeline["queues"]}
     infer_idle = waits["batches"]["empty_s"] / wall  # inference thread starved of input
-    post_blocked = waits["outputs"]["full_s"] / wall  # inference thread held up by postprocessing
+    post_blocked = waits["outputs"]["full_s"] / wall  # inference threads held up by the consumer (writing results)
     decode_ms = serial_ms.get("read", 0) + serial_ms.get("decode", 0) + serial_ms.get("letterbox", 0)
     infer_ms = serial_ms.get("inference", 0)
     post_ms = serial_ms.get("postprocess", 0) + serial_ms.get("write", 0)  # both scale with detections per image
