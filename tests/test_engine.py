@@ -61,3 +61,29 @@ def test_backend_failure_is_raised_not_swallowed(data_dir):
     det.backend.infer = broken  # a real failure mode: the runtime dies mid-job
     with pytest.raises(RuntimeError, match="device lost"):
         list(det.predict([data_dir / "samples"]))
+
+
+def test_openvino_inference_threads_keep_results_exact(data_dir):
+    """Several inference threads (one per OpenVINO stream) and any batch give every image the same bits."""
+    imgs = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:48]
+    det = Detector("yolov8n", "openvino", conf=0.001)
+    assert det.backend.concurrency >= 1
+    one = {r.source: r for r in det.predict(imgs, batch=1)}
+    shuffled = imgs[::-1]
+    out = list(det.predict(shuffled, batch=5))
+    assert [r.source for r in out] == [str(p) for p in shuffled]  # input order, whatever thread finished first
+    for r in out:
+        ref = one[r.source]
+        assert np.array_equal(r.boxes, ref.boxes) and np.array_equal(r.scores, ref.scores), r.source
+        assert np.array_equal(r.class_ids, ref.class_ids), r.source
+
+
+def test_batch_auto_picks_a_measured_size_within_memory():
+    from yolopt.engine.autobatch import CANDIDATES, auto_batch
+
+    det = Detector("yolov8n", batch="auto", imgsz=320)
+    assert det.resolve_batch() in CANDIDATES and det.batch == det.resolve_batch()  # measured once, then kept
+    # with (almost) no memory to spare, nothing beyond the first size is tried
+    assert auto_batch(det.backend, (320, 320), memory_fraction=1e-9, seconds=0.05) == 1
+    with pytest.raises(ValueError, match="batch"):
+        Detector("yolov8n", batch=0)

@@ -29,6 +29,20 @@ def _parse_classes(classes: Optional[str]) -> Optional[list[int]]:
         raise typer.BadParameter(f"--classes takes comma-separated class ids, got {classes!r}")
 
 
+def _parse_batch(batch: str) -> int | str:
+    if batch == "auto":
+        return batch
+    try:
+        return int(batch)
+    except ValueError:
+        raise typer.BadParameter(f"--batch takes a positive integer or 'auto', got {batch!r}")
+
+
+def _backend_options(precision: Optional[str], threads: Optional[int]) -> dict:
+    """Backend keyword options the user set (unset ones keep each backend's default)."""
+    return {k: v for k, v in {"precision": precision, "threads": threads}.items() if v is not None}
+
+
 @app.command()
 def version() -> None:
     """Print the yolopt version."""
@@ -45,8 +59,11 @@ def predict(
     iou: float = typer.Option(0.7, help="NMS IoU threshold."),
     max_det: int = typer.Option(300, "--max-det", help="Maximum detections per image."),
     classes: Optional[str] = typer.Option(None, help="Only these class ids, comma-separated (e.g. 0,2)."),
-    batch: int = typer.Option(8, help="Images per inference batch (results do not depend on it)."),
+    batch: str = typer.Option("8", help="Images per inference batch, or 'auto' for the fastest that fits in "
+                              "memory (results do not depend on it)."),
     workers: Optional[int] = typer.Option(None, help="Decode worker threads (default: min(4, CPUs))."),
+    precision: Optional[str] = typer.Option(None, help="fp32, fp16 or bf16 (default: the model file's; fp32)."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads of the backend (default: all cores)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="Output format: jsonl, coco, csv or yolo."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output file (directory for yolo); stdout when omitted."),
     save_images: Optional[str] = typer.Option(None, "--save-images", help="Write annotated images/videos to this folder."),
@@ -61,7 +78,10 @@ def predict(
         sources = [str(SAMPLES)]
     try:
         det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
-                       classes=_parse_classes(classes), batch=batch, workers=workers)
+                       classes=_parse_classes(classes), batch=_parse_batch(batch), workers=workers,
+                       **_backend_options(precision, threads))
+        if det.batch == "auto":
+            _err(f"batch auto: {det.resolve_batch()}")
         sink = open_sink(fmt, out, det.names)
     except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         _err(f"error: {e}")
@@ -120,9 +140,8 @@ def bench(
     save_dir: str = typer.Option("runs/bench", "--save-dir", help="Where bench.json/.csv/.md/.png go."),
 ) -> None:
     """Compare backends x batch sizes x precisions: img/s end to end and inference only, latency, RSS, mAP."""
-    import platform
-
     from .bench import print_table, run_bench, save
+    from .bench.runner import machine
 
     def ints(s: str) -> list[int]:
         return [int(v) for v in s.split(",") if v]
@@ -135,8 +154,8 @@ def bench(
     results = run_bench(model, sources, backends.split(","), ints(batches), precisions.split(","), conf, imgsz,
                         workers, scorer, log=_err)
     print_table(results)
-    meta = {"model": model, "sources": sources, "conf": conf, "imgsz": imgsz, "machine": platform.machine(),
-            "processor": platform.processor(), "cpus": __import__("os").cpu_count(), "title": f"yolopt bench: {model}"}
+    meta = {"model": model, "sources": sources, "conf": conf, "imgsz": imgsz, "machine": machine(),
+            "title": f"yolopt bench: {model} ({machine()})"}
     paths = save(results, save_dir, meta)
     _err("saved " + ", ".join(str(p) for p in paths.values()))
 
@@ -241,8 +260,9 @@ def val_cmd(
     iou: float = typer.Option(0.7, help="NMS IoU threshold."),
     max_det: int = typer.Option(300, "--max-det", help="Maximum predictions per image (scoring keeps 100 per class)."),
     imgsz: int = typer.Option(640, help="Long side of the network input (multiple of 32)."),
-    backend: str = typer.Option("torch", help="Inference backend."),
+    backend: str = typer.Option("auto", help="auto (from the model file), torch, onnxruntime, openvino or tensorrt."),
     workers: Optional[int] = typer.Option(None, help="Decode worker threads (default: min(4, CPUs))."),
+    precision: Optional[str] = typer.Option(None, help="fp32, fp16 or bf16 (default: the model file's; fp32)."),
     save_dir: str = typer.Option("runs/val", "--save-dir", help="Where metrics.json, predictions.json and pr_curve.png go."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the precision-recall curve PNG."),
     all_classes: bool = typer.Option(False, "--all-classes", help="Also list classes with no ground truth."),
@@ -263,7 +283,7 @@ def val_cmd(
         bar.start()
     try:
         res = val(data, model, predictions=predictions, split=split, images=images, batch=batch, conf=conf, iou=iou,
-                  max_det=max_det, imgsz=imgsz, backend=backend, workers=workers, save_dir=save_dir, plots=plots,
+                  max_det=max_det, imgsz=imgsz, backend=backend, workers=workers, precision=precision, save_dir=save_dir, plots=plots,
                   progress=(lambda n, total: bar.update(task, completed=n, total=total)) if bar else None)
     except (DatasetError, ImportError, ValueError, OSError) as e:
         _err(f"error: {e}")
@@ -302,6 +322,11 @@ def data_convert(
         _err(f"warning: {w}")
     typer.echo(f"wrote {rep.out}: {rep.images} images, {rep.boxes} boxes, {rep.negatives} images without boxes"
                + (f", {rep.crowd_skipped} crowd regions left out" if rep.crowd_skipped else ""))
+
+
+from .optimize.cli import quantize_command  # noqa: E402
+
+app.command("quantize")(quantize_command)
 
 
 def main() -> None:

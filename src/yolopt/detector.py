@@ -98,7 +98,7 @@ class Detector:
         iou: float = 0.7,
         max_det: int = 300,
         classes: Iterable[int] | None = None,
-        batch: int = 8,
+        batch: int | str = 8,
         workers: int | None = None,
         **backend_options: Any,
     ):
@@ -108,6 +108,8 @@ class Detector:
             bad = [c for c in self.config.classes if c not in self.names]
             if bad:
                 raise ValueError(f"classes {bad} are not in the model's {len(self.names)} classes")
+        if batch != "auto" and (not isinstance(batch, int) or batch < 1):
+            raise ValueError(f"batch must be a positive integer or 'auto', got {batch!r}")
         self.batch = batch
         self.workers = workers
         self.times = StageTimes()
@@ -117,13 +119,23 @@ class Detector:
     def names(self) -> dict[int, str]:
         return self.backend.names
 
-    def predict(self, sources: Any, batch: int | None = None, keep_images: bool = False) -> Iterator[Detections]:
+    def resolve_batch(self, batch: int | str | None = None) -> int:
+        """The batch size to run: ``"auto"`` is measured once on this backend (see ``engine.autobatch``)."""
+        batch = batch or self.batch
+        if batch == "auto":
+            from .engine.autobatch import auto_batch
+
+            self.batch = batch = auto_batch(self.backend, (self.config.imgsz, self.config.imgsz))
+        return int(batch)
+
+    def predict(self, sources: Any, batch: int | str | None = None, keep_images: bool = False) -> Iterator[Detections]:
         """Yield one :class:`Detections` per image or video frame, in input order, failures included.
 
-        ``keep_images`` attaches each decoded original image to its result (e.g. for drawing).
+        ``batch`` overrides the detector's (an int or ``"auto"``); ``keep_images`` attaches each decoded
+        original image to its result (e.g. for drawing).
         """
         kw = {"workers": self.workers} if self.workers else {}
-        engine = BatchEngine(self.backend, self.config, batch or self.batch, times=self.times,
+        engine = BatchEngine(self.backend, self.config, self.resolve_batch(batch), times=self.times,
                              keep_images=keep_images, **kw)
         self.last_queue_stats = engine.queue_stats
         yield from engine.run(sources)

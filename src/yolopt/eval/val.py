@@ -120,8 +120,9 @@ def val(
     iou: float = VAL_IOU,
     max_det: int = VAL_MAX_DET,
     imgsz: int = 640,
-    backend: str = "torch",
+    backend: str = "auto",
     workers: int | None = None,
+    precision: str | None = None,
     save_dir: str | Path | None = None,
     plots: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -152,7 +153,9 @@ def val(
         from ..model import DEFAULT_MODEL
 
         model = DEFAULT_MODEL if model is None else model
-        det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, batch=batch, workers=workers)
+        options = {"precision": precision} if precision else {}
+        det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, batch=batch, workers=workers,
+                       **options)
         cat_of = class_map(ds, det.names, warnings)
         t1 = time.perf_counter()
         pred = predict_dataset(ds, det, cat_of, batch, progress)
