@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..model import YoloModel
+from ..model.head import Detect
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -36,6 +37,10 @@ class TorchBackend:
 
             net = copy.deepcopy(net).fuse()
         self.net = net.to(self.device, self.dtype).to(memory_format=torch.channels_last).eval()
+        if self.dtype != torch.float32:  # box decoding (DFL, anchor arithmetic) in FP32: bf16 moves boxes by pixels
+            for head in (m for m in self.net.modules() if isinstance(m, Detect)):
+                head.decode_dtype = torch.float32
+                head.dfl.float()
         self._forward = torch.compile(self.net, dynamic=True) if compile else self.net
 
     @torch.inference_mode()

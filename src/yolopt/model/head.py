@@ -55,12 +55,15 @@ class Detect(nn.Module):
         )
         self.cv3 = nn.ModuleList(nn.Sequential(Conv(x, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for x in ch)
         self.dfl = DFL(self.reg_max)
+        self.decode_dtype: torch.dtype | None = None  # e.g. float32 under a bf16 network: boxes keep full precision
 
     def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
         b = xs[0].shape[0]
         feats = [torch.cat((self.cv2[i](x), self.cv3[i](x)), 1) for i, x in enumerate(xs)]
         anchors, strides = make_anchors(feats, self.stride.tolist())
         y = torch.cat([f.view(b, self.no, -1) for f in feats], 2)
+        if self.decode_dtype is not None:
+            y, anchors, strides = y.to(self.decode_dtype), anchors.to(self.decode_dtype), strides.to(self.decode_dtype)
         box, cls = y.split((self.reg_max * 4, self.nc), 1)
         dist = self.dfl(box)
         lt, rb = dist.chunk(2, 1)
