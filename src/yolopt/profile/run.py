@@ -18,7 +18,7 @@ from ..detector import Detector
 from ..engine import BatchEngine, StageTimes
 from ..io.sinks import JsonlSink
 from .diagnose import Finding, diagnose
-from .layers import LayerCost, torch_layers
+from .layers import LayerCost, openvino_layers, torch_layers
 from .system import SystemMonitor
 
 
@@ -118,9 +118,10 @@ def profile(
         x = torch.from_numpy(np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1)))[None].float() / 255
         x = x.to(next(net.parameters()).dtype).contiguous(memory_format=torch.channels_last)
         layers, ops = torch_layers(net, x, layer_repeats, trace)
-    elif hasattr(det.backend, "layer_costs"):
+    elif det.backend.name == "openvino":
         lb, _ = letterbox(read_image(paths[0]), imgsz)
-        layers = det.backend.layer_costs(np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))[None], layer_repeats)
+        x = np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))[None]
+        layers = openvino_layers(det.backend.compile(x.shape, PERF_COUNT=True), x, layer_repeats)
 
     findings = diagnose(serial_ms, pipeline, system, batch, workers, backend, conf, max_det)
     report = ProfileReport(
