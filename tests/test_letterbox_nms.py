@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from yolopt.data.letterbox import letterbox, letterbox_shape
+from yolopt.data.letterbox import letterbox, letterbox_chw, letterbox_shape
 from yolopt.ops.boxes import box_iou, scale_boxes
 from yolopt.ops.nms import nms
 
@@ -23,6 +23,17 @@ def test_letterbox_matches_reference_input(data_dir, name):
     diff = np.abs(chw.astype(int) - ref.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() <= 0.001
     assert info.input_shape == letterbox_shape(img.shape[:2], 640)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (427, 640), (1000, 700), (17, 900), (640, 640), (2, 3), (1080, 1920)])
+@pytest.mark.parametrize("imgsz", [640, 320])
+def test_letterbox_chw_is_letterbox_in_network_layout(shape, imgsz):
+    """The engine's fast path (planes copied into a pre-filled canvas) gives exactly letterbox's pixels."""
+    img = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    hwc, info = letterbox(img, imgsz)
+    chw, info2 = letterbox_chw(img, imgsz)
+    assert info2 == info and chw.flags.c_contiguous
+    assert np.array_equal(chw, hwc[..., ::-1].transpose(2, 0, 1))
 
 
 def test_letterbox_geometry_and_inverse():

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..data.decode import read_image
-from ..data.letterbox import letterbox
+from ..data.letterbox import letterbox_chw
 from ..data.sources import expand
 from ..detector import Detector
 from .monitor import RssMonitor
@@ -72,8 +72,7 @@ def letterboxed_inputs(paths: list[Path], imgsz: int) -> list[np.ndarray]:
     """Decode and letterbox every image once, as (3, H, W) uint8 RGB, for inference-only timing."""
     out = []
     for p in paths:
-        lb, _ = letterbox(read_image(p), imgsz)
-        out.append(np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1)))
+        out.append(letterbox_chw(read_image(p), imgsz)[0])
     return out
 
 

@@ -50,3 +50,30 @@ def letterbox(img: np.ndarray, imgsz: int = 640, stride: int = 32, rect: bool = 
     left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
     out = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
     return out, LetterboxInfo((h, w), (out_h, out_w), r, (left, top))
+
+
+def letterbox_chw(img: np.ndarray, imgsz: int = 640, stride: int = 32, rect: bool = True) -> tuple[np.ndarray, LetterboxInfo]:
+    """:func:`letterbox` straight to the network's (3, H, W) RGB layout, bit for bit the same pixels.
+
+    Splitting the resized image into planes and copying each into a pre-filled canvas costs about a
+    quarter of padding in HWC and then transposing with a BGR→RGB flip (a strided copy of every byte).
+    """
+    if imgsz % stride:
+        raise ValueError(f"imgsz {imgsz} must be a multiple of the model stride {stride}")
+    h, w = img.shape[:2]
+    r = min(imgsz / h, imgsz / w)
+    nh, nw = int(round(h * r)), int(round(w * r))
+    out_h, out_w = letterbox_shape((h, w), imgsz, stride, rect)
+    dw, dh = (out_w - nw) / 2, (out_h - nh) / 2
+    if (h, w) != (nh, nw):
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
+    out = np.empty((3, out_h, out_w), np.uint8)
+    if (nh, nw) != (out_h, out_w):
+        out[:, :top] = PAD_VALUE
+        out[:, top + nh :] = PAD_VALUE
+        out[:, top : top + nh, :left] = PAD_VALUE
+        out[:, top : top + nh, left + nw :] = PAD_VALUE
+    for c, plane in enumerate(reversed(cv2.split(img))):  # B, G, R planes → R, G, B channels
+        out[c, top : top + nh, left : left + nw] = plane
+    return out, LetterboxInfo((h, w), (out_h, out_w), r, (left, top))

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..data.decode import DecodeError, decode_bytes, read_bytes
-from ..data.letterbox import LetterboxInfo, letterbox
+from ..data.letterbox import LetterboxInfo, letterbox_chw
 from ..data.sources import Item, iter_items
 from ..ops import postprocess, scale_boxes
 from ..results import Detections
@@ -68,8 +68,7 @@ def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image:
             t_read = time.perf_counter()
             img = decode_bytes(data, str(item.path))
         t1 = time.perf_counter()
-        lb, info = letterbox(img, imgsz)
-        chw = np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))
+        chw, info = letterbox_chw(img, imgsz)
         t2 = time.perf_counter()
     except DecodeError as e:
         return Prepared(item, error=str(e))

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..bench.runner import image_paths
 from ..data.decode import read_image
-from ..data.letterbox import letterbox
+from ..data.letterbox import letterbox_chw
 from ..detector import Detector
 from ..engine import BatchEngine, StageTimes
 from ..io.sinks import JsonlSink
@@ -114,13 +113,11 @@ def profile(
     trace = out / "trace.json"
     net = getattr(det.backend, "net", None)
     if isinstance(net, torch.nn.Module):
-        lb, _ = letterbox(read_image(paths[0]), imgsz)
-        x = torch.from_numpy(np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1)))[None].float() / 255
+        x = torch.from_numpy(letterbox_chw(read_image(paths[0]), imgsz)[0])[None].float() / 255
         x = x.to(next(net.parameters()).dtype).contiguous(memory_format=torch.channels_last)
         layers, ops = torch_layers(net, x, layer_repeats, trace)
     elif det.backend.name == "openvino":
-        lb, _ = letterbox(read_image(paths[0]), imgsz)
-        x = np.ascontiguousarray(lb[..., ::-1].transpose(2, 0, 1))[None]
+        x = letterbox_chw(read_image(paths[0]), imgsz)[0][None]
         layers = openvino_layers(det.backend.compile(x.shape, PERF_COUNT=True), x, layer_repeats)
 
     findings = diagnose(serial_ms, pipeline, system, batch, workers, backend, conf, max_det)
