@@ -138,7 +138,11 @@ def test_float_input_graph(tmp_path, backends, data_dir, yolov8n_pt):
 
 def test_backend_options_reach_the_runtime(exported):
     ort_be = make_backend(exported["onnx"], threads=1)
-    assert ort_be.session.get_session_options().intra_op_num_threads == 1
+    assert ort_be.session.get_session_options().intra_op_num_threads == 1 and ort_be.concurrency == 1
+    ort_be = make_backend(exported["onnx"], streams=2, threads=1)  # two single-threaded calls at once
+    assert ort_be.session.get_session_options().intra_op_num_threads == 1 and ort_be.concurrency == 2
+    torch_be = make_backend("yolov8n", "torch", streams=2, threads=1)
+    assert torch_be.concurrency == 2 and torch.get_num_threads() == 1
     ov_be = make_backend(exported["openvino"], threads=1, hint="THROUGHPUT")
     x = np.full((1, 3, 320, 320), 114, np.uint8)
     ov_be.infer(x)
@@ -203,3 +207,10 @@ def test_coco_map_matches_torch(exported, data_dir, yolov8n_pt, tmp_path):
         ap = _map50_95(data_dir, exported[fmt], backend, tmp_path)
         print(f"mAP50-95 coco-val: torch {ref:.5f}, {backend} {ap:.5f}")
         assert abs(ap - ref) <= 1e-3, f"{backend}: mAP50-95 {ap:.4f}, torch {ref:.4f}"
+
+
+def test_default_cpu_streams():
+    from yolopt.backends.base import cpu_streams
+
+    assert cpu_streams(1) == (1, 1) and cpu_streams(2) == (2, 1) and cpu_streams(4) == (4, 1)
+    assert cpu_streams(16) == (4, 4) and cpu_streams(6) == (1, 6)

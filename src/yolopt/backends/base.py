@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import numpy as np
@@ -16,5 +17,18 @@ class Backend(Protocol):
 
     name: str
     names: dict[int, str]
+    concurrency: int  # how many infer() calls may run at once (the engine runs that many inference threads)
 
     def infer(self, images: np.ndarray) -> np.ndarray: ...
+
+
+def cpu_streams(cores: int | None = None) -> tuple[int, int]:
+    """(streams, threads per stream) a CPU backend uses by default: concurrent single-threaded calls.
+
+    On 2 cores, two 1-thread calls side by side beat one 2-thread call (measured, yolov8n 448x640: torch
+    FP32 37 vs 25 img/s, BF16 74 vs 33; onnxruntime 58 vs 38), because a call's threads stop spinning at
+    every layer's barrier and decode threads get the cores in between. Above 4 cores, streams of 4 threads.
+    """
+    cores = cores or os.cpu_count() or 1
+    streams = cores if cores <= 4 else cores // 4
+    return streams, max(1, cores // streams)

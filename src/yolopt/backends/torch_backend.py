@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
 from ..model import YoloModel
 from ..model.head import Detect
+from .base import cpu_streams
+
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -23,12 +27,22 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, model: YoloModel, device: str = "cpu", precision: str = "fp32", threads: int | None = None,
-                 compile: bool = False):
+                 compile: bool = False, streams: int | None = None):
         if precision not in _DTYPES:
             raise ValueError(f"precision {precision!r}: expected one of {sorted(_DTYPES)}")
-        if threads:
-            torch.set_num_threads(threads)
         self.device = torch.device(device)
+        self.concurrency = 1
+        if self.device.type == "cpu":
+            # ``streams`` concurrent calls of ``threads`` threads each; torch's thread count is per process,
+            # so building a CPU backend sets it. An explicit thread count alone means one stream.
+            default_streams, default_threads = cpu_streams()
+            self.concurrency = streams or (1 if threads else default_streams)
+            if self.concurrency < 1:
+                raise ValueError(f"streams must be >= 1, got {streams}")
+            torch.set_num_threads(threads or (default_threads if streams is None else
+                                              max(1, (os.cpu_count() or 1) // self.concurrency)))
+        elif threads:
+            torch.set_num_threads(threads)
         self.dtype = _DTYPES[precision]
         self.names = model.names
         net = model.net

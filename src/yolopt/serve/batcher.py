@@ -3,8 +3,8 @@
 Exactness: a batch only holds images of one input shape, the backend gives each image the output it would
 get alone, and NMS runs per image with that request's own thresholds, so a request's answer never depends
 on its batch mates. The event loop only moves references: decode + letterbox and NMS run in a worker pool,
-the backend in one inference thread, and one batch is in flight at a time, so requests that arrive while it
-runs form the next batch.
+the backend in ``backend.concurrency`` inference threads with at most that many batches in flight, so
+requests that arrive while every thread is busy form the next batch.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class DynamicBatcher:
         self.metrics = metrics
         self.depth = 0  # admitted, not yet answered
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="yolopt-prep")
-        self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix="yolopt-infer")
+        self._concurrency = max(1, int(getattr(backend, "concurrency", 1)))  # batches in flight at once
+        self._infer_pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="yolopt-infer")
         self._buckets: dict[Hashable, deque[_Job]] = {}
         self._wake = asyncio.Event()
         self._closing = False
@@ -164,9 +165,23 @@ class DynamicBatcher:
         return self.backend.infer(np.stack(images))
 
     async def _dispatch_loop(self) -> None:
-        """Run batches one after another in the inference thread; requests arriving meanwhile form the next one."""
-        loop = asyncio.get_running_loop()
-        while (batch := await self._next_batch()) is not None:
+        """Run up to ``backend.concurrency`` batches at once in the inference threads; a batch is formed only
+        when a thread is free, so requests arriving while all are busy form the next one."""
+        slots = asyncio.Semaphore(self._concurrency)
+        running: set[asyncio.Task] = set()
+        while True:
+            await slots.acquire()
+            batch = await self._next_batch()
+            if batch is None:
+                break
+            task = asyncio.get_running_loop().create_task(self._run_batch(batch, slots))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
+
+    async def _run_batch(self, batch: list[_Job], slots: asyncio.Semaphore) -> None:
+        """One batch through the backend in an inference thread; answers (or fails) each of its requests."""
+        try:
             t0 = time.perf_counter()
             for job in batch:
                 job.timing.queue = t0 - job.enqueued
@@ -174,12 +189,13 @@ class DynamicBatcher:
                 if self.metrics:
                     self.metrics.queue_time.observe(job.timing.queue)
             try:
-                raw = await loop.run_in_executor(self._infer_pool, self._infer, [j.prep.chw for j in batch])
+                raw = await asyncio.get_running_loop().run_in_executor(self._infer_pool, self._infer,
+                                                                       [j.prep.chw for j in batch])
             except Exception as e:  # a backend failure answers this batch with 500, the server goes on
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(ServeError(500, f"inference failed: {type(e).__name__}: {e}"))
-                continue
+                return
             dt = time.perf_counter() - t0
             if self.metrics:
                 self.metrics.batch_size.observe(len(batch))
@@ -188,3 +204,5 @@ class DynamicBatcher:
                 job.timing.inference = dt
                 if not job.future.done():
                     job.future.set_result(raw[i : i + 1])
+        finally:
+            slots.release()

@@ -14,8 +14,9 @@ Rows come back in input order and go through :mod:`yolopt.io.sinks`; unreadable 
 
 Exactness needs one more thing here: PyTorch's CPU kernels reduce in a thread-count-dependent order (scores
 move by ~1e-6 between 1 and 2 threads), and Ray pins a 1-CPU actor to one thread. So each actor runs with as
-many threads as ``yolopt predict`` uses on the driver's machine (``torch.get_num_threads()``) and reserves as
-many CPUs; pass ``threads`` to trade that identity for more, smaller actors.
+many threads as each of ``yolopt predict``'s inference calls uses on the driver's machine
+(``backends.base.cpu_streams``) and reserves as many CPUs; pass ``threads`` to trade that identity for
+fewer, larger actors.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..data.sources import Item, expand, is_video
+from ..backends.base import cpu_streams
 from ..engine import PredictConfig, prepare
 from ..engine.predictor import detect_prepared
 from ..results import Detections
@@ -73,7 +75,7 @@ class Predictor:
         from ..detector import make_backend
 
         torch.set_num_threads(threads)
-        self.backend = make_backend(model, backend)
+        self.backend = make_backend(model, backend, threads=threads)
         self.config = config
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="yolopt-prep")
 
@@ -124,13 +126,11 @@ def predict_dataset(sources: Iterable[str | Path], model: str = "yolov8n", backe
                     config: PredictConfig | None = None, batch_size: int = 8, actors: int | None = None,
                     threads: int | None = None) -> Any:
     """A lazy Ray Dataset of detection rows (one per input, in input order); see :func:`predict_folder`."""
-    import torch
-
     ray = require("ray", "ray")
     require("ray.data", "ray")
     if not ray.is_initialized():
         ray.init()
-    threads = threads or torch.get_num_threads()  # what yolopt predict uses here: see the module docstring
+    threads = threads or cpu_streams()[1]  # what each of yolopt predict's calls uses here: see the module docstring
     cpus_per_actor = float(threads)
     rows = list(list_inputs(sources))
     if not rows:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.base import cpu_streams
 from ..engine import PredictConfig, Prepared
 from . import require
 from .bodies import read_detect_request
@@ -44,7 +45,7 @@ class YoloDeployment:
 
         torch.set_num_threads(threads)
         self.model = model
-        self.backend = make_backend(model, backend)
+        self.backend = make_backend(model, backend, threads=threads)
         warm_up(self.backend, imgsz)
         self.defaults = PredictConfig(imgsz, conf, iou, max_det)
         self.timeout_s = timeout_ms / 1000
@@ -105,9 +106,7 @@ def build_app(model: str = "yolov8n", backend: str = "auto", num_replicas: int =
               **options: Any) -> Any:
     """A Ray Serve application of ``model``: bind it with :func:`ray.serve.run`. ``options`` go to the replica
     (imgsz, conf, iou, max_det, timeout_ms, max_body_mb); each replica reserves ``threads`` CPUs."""
-    import torch
-
-    threads = threads or torch.get_num_threads()
+    threads = threads or cpu_streams()[1]  # the threads of each of yolopt predict's calls: identical results
     return YoloDeployment.options(
         num_replicas=num_replicas, ray_actor_options={"num_cpus": threads},
         max_ongoing_requests=max(2 * max_batch, 8), max_queued_requests=max_queued_requests,
