@@ -62,7 +62,7 @@ def diagnose(serial_ms: dict[str, float], pipeline: dict, system: dict, batch: i
             "raise --workers or the backend's thread count; on a busy machine another process may hold the cores",
         ))
     if not out:
-        out.append(Finding("balanced", f"no stage dominates (serial shares: "
+        out.append(Finding("balanced", "no stage dominates (serial shares: "
                            + ", ".join(f"{k} {v / total:.0%}" for k, v in serial_ms.items() if v) + ")",
                            "nothing obvious to change; compare backends with `yolopt bench`"))
     return out
