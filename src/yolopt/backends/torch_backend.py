@@ -60,8 +60,12 @@ class TorchBackend:
     @torch.inference_mode()
     def infer(self, images: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(images).to(self.device)
-        outs = []
+        out: np.ndarray | None = None
         for i in range(x.shape[0]):
             xi = (x[i : i + 1].to(self.dtype) / 255).contiguous(memory_format=torch.channels_last)
-            outs.append(self._forward(xi).float())
-        return torch.cat(outs).cpu().numpy()
+            yi = self._forward(xi).float().cpu().numpy()
+            if out is None:  # written in place: no list of per-image outputs and no concatenated copy
+                out = np.empty((x.shape[0], *yi.shape[1:]), np.float32)
+            out[i] = yi[0]
+        assert out is not None
+        return out

@@ -19,6 +19,7 @@ from ..data.sources import Item, iter_items
 from ..ops import postprocess, scale_boxes
 from ..results import Detections
 from .bucketing import ShapeBucketer
+from .memory import bound_allocator
 from .queues import QueueStats, Stopped, TimedQueue
 from .timing import StageTimes
 
@@ -110,6 +111,7 @@ class BatchEngine:
         """Overlapping stages joined by bounded queues: a feeder thread (decode pool + shape buckets),
         ``backend.concurrency`` inference threads (network, then NMS on the same thread), and this
         generator, which only puts results back in input order."""
+        bound_allocator()
         stop = threading.Event()
         n_infer = max(1, int(getattr(self.backend, "concurrency", 1)))
         q_batches = TimedQueue("batches", 1 + n_infer, stop)  # feeder → inference

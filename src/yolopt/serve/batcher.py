@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..engine import Prepared
+from ..engine.memory import bound_allocator
 from ..results import Detections
 from .metrics import ServeMetrics
 from .protocol import RequestParams, ServeError, detections_from_raw, prepare_bytes
@@ -54,6 +55,7 @@ class DynamicBatcher:
                  max_queue: int = 256, workers: int = 2, metrics: ServeMetrics | None = None):
         if max_batch < 1 or max_queue < 1 or workers < 1 or max_delay_s < 0:
             raise ValueError("max_batch, max_queue and workers must be >= 1 and max_delay_s >= 0")
+        bound_allocator()  # request bodies and images come and go for as long as the server runs
         self.backend = backend
         self.imgsz = imgsz
         self.max_batch = max_batch
