@@ -147,7 +147,9 @@ def quantize(
 
     from .report import build_report, save_report
 
-    run_precision = "bf16" if precision == "bf16" else "fp32"
+    # OpenVINO runs an fp16/bf16 file at that inference precision (as predict does by the file's metadata);
+    # INT8 runs its float parts at fp32, and an ONNX file carries its precision in its tensors.
+    run_precision = precision if backend == "openvino" and precision != "int8" else "fp32"
     bench_paths = spread(calib_paths or (_image_list(data) if data is not None else []), bench_images)
     rep = build_report(baseline=baseline, quantized=made.path, backend=backend, precision=precision,
                        run_precision=run_precision, score=score, base_map=base_map, base_metrics=base_metrics,
