@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backend", default="torch")
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=1, help="1 is yolopt predict's default")
     ap.add_argument("--model", default="yolov8n")
     a = ap.parse_args()
     images = sorted((DATA / "coco-val" / "images").glob("*.jpg")) + sorted((DATA / "coco-val-extra" / "images").glob("*.jpg"))

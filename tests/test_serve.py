@@ -252,18 +252,25 @@ def test_bad_bodies_get_4xx_with_a_reason_and_server_stays_healthy(server, sampl
 def test_sigterm_during_load_completes_in_flight_requests(samples, predicted, tmp_path):
     srv = Server("--max-batch", "4", log=tmp_path / "server.log")
     path = samples[0]
+    n = 24
     try:
-        with ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(detect, srv.port, path.read_bytes()) for _ in range(8)]
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(detect, srv.port, path.read_bytes()) for _ in range(n)]
             deadline = time.monotonic() + 30
-            while metric(srv.port, "yolopt_queue_depth")[""] < 6 and time.monotonic() < deadline:
-                time.sleep(0.02)  # wait until the requests are admitted and queued
+
+            def admitted() -> tuple[float, float]:  # (queued or in flight, already answered)
+                return (metric(srv.port, "yolopt_queue_depth")[""],
+                        sum(metric(srv.port, "yolopt_requests_total").values()))
+
+            while sum(counts := admitted()) < n and time.monotonic() < deadline:
+                time.sleep(0.02)  # every request has reached the batcher: SIGTERM must let them all finish
             srv.proc.send_signal(signal.SIGTERM)
             results = [f.result() for f in futures]
+        assert counts[0] > 0, "every request was answered before SIGTERM: nothing was in flight"
         assert srv.proc.wait(60) in CLEAN_EXIT, srv.log.read_text()
     finally:
         srv.stop()
-    assert [r[0] for r in results] == [200] * 8
+    assert [r[0] for r in results] == [200] * n
     assert all(r[2]["detections"] == predicted[path.name]["detections"] for r in results)
     with pytest.raises(OSError):  # it no longer listens
         request("GET", srv.port, "/health/live", timeout=2)

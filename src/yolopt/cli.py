@@ -59,7 +59,7 @@ def predict(
     iou: float = typer.Option(0.7, help="NMS IoU threshold."),
     max_det: int = typer.Option(300, "--max-det", help="Maximum detections per image."),
     classes: Optional[str] = typer.Option(None, help="Only these class ids, comma-separated (e.g. 0,2)."),
-    batch: str = typer.Option("8", help="Images per inference batch, or 'auto' for the fastest that fits in "
+    batch: str = typer.Option("1", help="Images per inference call, or 'auto' for the fastest that fits in "
                               "memory (results do not depend on it)."),
     workers: Optional[int] = typer.Option(None, help="Decode worker threads (default: min(4, CPUs))."),
     precision: Optional[str] = typer.Option(None, help="fp32, fp16 or bf16 (default: the model file's; fp32)."),

@@ -19,9 +19,12 @@ from ..data.sources import Item, iter_items
 from ..ops import postprocess, scale_boxes
 from ..results import Detections
 from .bucketing import ShapeBucketer
-from .memory import bound_allocator
+from .memory import trim
 from .queues import QueueStats, Stopped, TimedQueue
 from .timing import StageTimes
+
+
+TRIM_EVERY = 256  # images between returning freed heap memory to the OS (engine.memory.trim)
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,6 @@ class BatchEngine:
         """Overlapping stages joined by bounded queues: a feeder thread (decode pool + shape buckets),
         ``backend.concurrency`` inference threads (network, then NMS on the same thread), and this
         generator, which only puts results back in input order."""
-        bound_allocator()
         stop = threading.Event()
         n_infer = max(1, int(getattr(self.backend, "concurrency", 1)))
         q_batches = TimedQueue("batches", 1 + n_infer, stop)  # feeder → inference
@@ -145,6 +147,8 @@ class BatchEngine:
                         self.times.latencies.append(time.perf_counter() - submitted.pop(next_index))
                     yield done.pop(next_index)
                     next_index += 1
+                    if next_index % TRIM_EVERY == 0:
+                        trim()
             if failures:
                 raise failures[0]
         finally:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..engine import Prepared
-from ..engine.memory import bound_allocator
+from ..engine.memory import trim
 from ..results import Detections
 from .metrics import ServeMetrics
 from .protocol import RequestParams, ServeError, detections_from_raw, prepare_bytes
@@ -55,7 +55,6 @@ class DynamicBatcher:
                  max_queue: int = 256, workers: int = 2, metrics: ServeMetrics | None = None):
         if max_batch < 1 or max_queue < 1 or workers < 1 or max_delay_s < 0:
             raise ValueError("max_batch, max_queue and workers must be >= 1 and max_delay_s >= 0")
-        bound_allocator()  # request bodies and images come and go for as long as the server runs
         self.backend = backend
         self.imgsz = imgsz
         self.max_batch = max_batch
@@ -64,6 +63,7 @@ class DynamicBatcher:
         self.metrics = metrics
         self.depth = 0  # admitted, not yet answered
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="yolopt-prep")
+        self._batches = 0
         self._concurrency = max(1, int(getattr(backend, "concurrency", 1)))  # batches in flight at once
         self._infer_pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="yolopt-infer")
         self._buckets: dict[Hashable, deque[_Job]] = {}
@@ -208,3 +208,6 @@ class DynamicBatcher:
                     job.future.set_result(raw[i : i + 1])
         finally:
             slots.release()
+            self._batches += 1
+            if self._batches % 64 == 0:  # bodies and images come and go as long as the server runs
+                trim()
