@@ -31,43 +31,47 @@ def letterbox_shape(orig_shape: tuple[int, int], imgsz: int = 640, stride: int =
     return nh + (imgsz - nh) % stride, nw + (imgsz - nw) % stride
 
 
+def _fit(img: np.ndarray, imgsz: int, stride: int, rect: bool) -> tuple[np.ndarray, LetterboxInfo]:
+    """``img`` resized to its place in the network input (bilinear, rounded size), and that placement.
+
+    The padding is split with ``round(d ± 0.1)`` as Ultralytics does: ``pad`` is (left, top), and the
+    right / bottom padding is whatever remains.
+    """
+    if imgsz % stride:
+        raise ValueError(f"imgsz {imgsz} must be a multiple of the model stride {stride}")
+    h, w = img.shape[:2]
+    r = min(imgsz / h, imgsz / w)
+    nh, nw = int(round(h * r)), int(round(w * r))
+    out_h, out_w = letterbox_shape((h, w), imgsz, stride, rect)
+    if (h, w) != (nh, nw):
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    pad = int(round((out_w - nw) / 2 - 0.1)), int(round((out_h - nh) / 2 - 0.1))
+    return img, LetterboxInfo((h, w), (out_h, out_w), r, pad)
+
+
 def letterbox(img: np.ndarray, imgsz: int = 640, stride: int = 32, rect: bool = True) -> tuple[np.ndarray, LetterboxInfo]:
     """Resize ``img`` (H, W, 3 uint8) keeping aspect ratio and pad with gray 114, centred.
 
     Matches Ultralytics' ``LetterBox(auto=True)`` pixel for pixel: bilinear resize to the rounded
     scaled size, padding split with ``round(d ± 0.1)``.
     """
-    if imgsz % stride:
-        raise ValueError(f"imgsz {imgsz} must be a multiple of the model stride {stride}")
-    h, w = img.shape[:2]
-    r = min(imgsz / h, imgsz / w)
-    nh, nw = int(round(h * r)), int(round(w * r))
-    out_h, out_w = letterbox_shape((h, w), imgsz, stride, rect)
-    dw, dh = (out_w - nw) / 2, (out_h - nh) / 2
-    if (h, w) != (nh, nw):
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
-    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    img, info = _fit(img, imgsz, stride, rect)
+    (left, top), (out_h, out_w) = info.pad, info.input_shape
+    bottom, right = out_h - img.shape[0] - top, out_w - img.shape[1] - left
     out = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    return out, LetterboxInfo((h, w), (out_h, out_w), r, (left, top))
+    return out, info
 
 
 def letterbox_chw(img: np.ndarray, imgsz: int = 640, stride: int = 32, rect: bool = True) -> tuple[np.ndarray, LetterboxInfo]:
     """:func:`letterbox` straight to the network's (3, H, W) RGB layout, bit for bit the same pixels.
 
-    Splitting the resized image into planes and copying each into a pre-filled canvas costs about a
-    quarter of padding in HWC and then transposing with a BGR→RGB flip (a strided copy of every byte).
+    The resized image is split into planes (one fast deinterleave) copied into a canvas padded only at
+    its borders, instead of padding in HWC and then flipping BGR→RGB and transposing (a strided copy of
+    every byte).
     """
-    if imgsz % stride:
-        raise ValueError(f"imgsz {imgsz} must be a multiple of the model stride {stride}")
-    h, w = img.shape[:2]
-    r = min(imgsz / h, imgsz / w)
-    nh, nw = int(round(h * r)), int(round(w * r))
-    out_h, out_w = letterbox_shape((h, w), imgsz, stride, rect)
-    dw, dh = (out_w - nw) / 2, (out_h - nh) / 2
-    if (h, w) != (nh, nw):
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    top, left = int(round(dh - 0.1)), int(round(dw - 0.1))
+    img, info = _fit(img, imgsz, stride, rect)
+    (left, top), (out_h, out_w) = info.pad, info.input_shape
+    nh, nw = img.shape[:2]
     out = np.empty((3, out_h, out_w), np.uint8)
     if (nh, nw) != (out_h, out_w):
         out[:, :top] = PAD_VALUE
@@ -76,4 +80,4 @@ def letterbox_chw(img: np.ndarray, imgsz: int = 640, stride: int = 32, rect: boo
         out[:, top : top + nh, left + nw :] = PAD_VALUE
     for c, plane in enumerate(reversed(cv2.split(img))):  # B, G, R planes → R, G, B channels
         out[c, top : top + nh, left : left + nw] = plane
-    return out, LetterboxInfo((h, w), (out_h, out_w), r, (left, top))
+    return out, info

@@ -47,12 +47,12 @@ def diagnose(serial_ms: dict[str, float], pipeline: dict, system: dict, batch: i
             "0.25 for deployment",
         ))
     if infer_ms / total > 0.6:
-        hint = "a larger --batch or " if batch == 1 else ""
         out.append(Finding(
             "inference-bound",
             f"the network takes {infer_ms:.1f} ms/image, {infer_ms / total:.0%} of the serial time (backend "
             f"{backend}, batch {batch})",
-            f"try {hint}a faster backend (openvino on Intel/AMD CPUs), a lower precision (bf16/int8) or a smaller --imgsz",
+            "try a lower precision (--precision bf16 where the CPU has it, or an INT8 model from yolopt quantize), "
+            "a faster backend (openvino or onnxruntime on CPUs) or a smaller --imgsz; on a GPU, --batch auto",
         ))
     mean_cpu = system.get("cpu_mean_percent")
     if mean_cpu is not None and mean_cpu < 60:
