@@ -129,8 +129,10 @@ def predict(
 @app.command()
 def bench(
     sources: List[str] = typer.Argument(..., help="Image folder(s), files or globs to benchmark on."),
-    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name or file."),
-    backends: str = typer.Option("torch", "--backends", "-b", help="Comma-separated backends to compare."),
+    models: List[str] = typer.Option(["yolov8n"], "--model", "-m", help="Model name or file; repeat it to compare "
+                                     "models (e.g. an FP32 and an INT8 .xml)."),
+    backends: str = typer.Option("torch", "--backends", "-b", help="Comma-separated backends to compare "
+                                 "(auto: the one each model file runs on)."),
     batches: str = typer.Option("1,8", "--batches", help="Comma-separated batch sizes."),
     precisions: str = typer.Option("fp32", "--precisions", help="Comma-separated precisions (fp32, fp16, bf16)."),
     conf: float = typer.Option(0.25, help="Confidence threshold of the timed runs."),
@@ -151,11 +153,21 @@ def bench(
         from .eval.coco import make_scorer  # COCO scoring via pycocotools / faster-coco-eval
 
         scorer = make_scorer(annotations)
-    results = run_bench(model, sources, backends.split(","), ints(batches), precisions.split(","), conf, imgsz,
-                        workers, scorer, log=_err)
+    results = []
+    for model in models:
+        try:
+            results += run_bench(model, sources, backends.split(","), ints(batches), precisions.split(","), conf,
+                                 imgsz, workers, scorer, log=_err)
+        except (ValueError, FileNotFoundError, ImportError) as e:
+            _err(f"error: {model}: {e}")
+            raise typer.Exit(2)
+    if not results:
+        _err("error: no backend and precision combination ran (see the skipped lines above)")
+        raise typer.Exit(2)
     print_table(results)
-    meta = {"model": model, "sources": sources, "conf": conf, "imgsz": imgsz, "machine": machine(),
-            "title": f"yolopt bench: {model} ({machine()})"}
+    names = ", ".join(models)
+    meta = {"models": models, "sources": sources, "conf": conf, "imgsz": imgsz, "machine": machine(),
+            "title": f"yolopt bench: {names} ({machine()})"}
     paths = save(results, save_dir, meta)
     _err("saved " + ", ".join(str(p) for p in paths.values()))
 

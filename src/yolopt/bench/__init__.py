@@ -40,6 +40,7 @@ def run_bench(
             for batch in batches:
                 log(f"{backend} {precision} batch {batch} ...")
                 res, dets = bench_one(det, paths, batch, inputs, precision)
+                res.model = Path(str(model)).name
                 if scorer is not None:
                     res.map50_95, res.map50 = scorer(dets)
                 log(f"  {res.e2e_img_s} img/s end to end, {res.infer_img_s} img/s inference only")

@@ -12,11 +12,18 @@ COLUMNS = ("backend", "precision", "batch", "e2e img/s", "infer img/s", "e2e/inf
            "batch p50", "peak RSS MB", "mAP50-95", "mAP50")
 
 
+def columns(results: list[BenchResult]) -> tuple[str, ...]:
+    """The table's columns: a leading model column only when several models are compared."""
+    return ("model", *COLUMNS) if len({r.model for r in results}) > 1 else COLUMNS
+
+
 def rows(results: list[BenchResult]) -> list[list[str]]:
     out = []
+    several = len(columns(results)) > len(COLUMNS)
     for r in results:
         ratio = r.e2e_img_s / r.infer_img_s if r.infer_img_s == r.infer_img_s and r.infer_img_s else float("nan")
         out.append([
+            *([r.model] if several else []),
             r.backend, r.precision, str(r.batch), f"{r.e2e_img_s:.1f}", f"{r.infer_img_s:.1f}", f"{ratio:.2f}",
             f"{r.latency_ms['p50']:.0f}", f"{r.latency_ms['p95']:.0f}", f"{r.latency_ms['p99']:.0f}",
             f"{r.batch_latency_ms['p50']:.0f}", f"{r.peak_rss_mb:.0f}",
@@ -27,7 +34,8 @@ def rows(results: list[BenchResult]) -> list[list[str]]:
 
 def markdown_table(results: list[BenchResult]) -> str:
     """The table as GitHub Markdown (latencies in ms)."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    cols = columns(results)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
     return "\n".join(lines)
 
@@ -37,8 +45,8 @@ def print_table(results: list[BenchResult]) -> None:
     from rich.table import Table
 
     table = Table(title="yolopt bench (latency in ms per image, submit → result)")
-    for c in COLUMNS:
-        table.add_column(c, justify="left" if c in ("backend", "precision") else "right")
+    for c in columns(results):
+        table.add_column(c, justify="left" if c in ("model", "backend", "precision") else "right")
     for r in rows(results):
         table.add_row(*r)
     import sys
@@ -54,7 +62,7 @@ def save(results: list[BenchResult], out_dir: str | Path, meta: dict | None = No
     paths["json"].write_text(json.dumps({"meta": meta or {}, "results": [r.to_dict() for r in results]}, indent=2))
     with open(paths["csv"], "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(COLUMNS)
+        w.writerow(columns(results))
         w.writerows(rows(results))
     paths["md"].write_text(markdown_table(results) + "\n")
     chart(results, paths["png"], title=(meta or {}).get("title", "yolopt bench"))
@@ -69,7 +77,8 @@ def chart(results: list[BenchResult], path: Path, title: str = "yolopt bench") -
     import matplotlib.pyplot as plt
     import numpy as np
 
-    labels = [f"{r.backend}\n{r.precision} b{r.batch}" for r in results]
+    several = len({r.model for r in results}) > 1
+    labels = [(f"{r.model}\n" if several else "") + f"{r.backend}\n{r.precision} b{r.batch}" for r in results]
     x = np.arange(len(results))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(results) + 2), 4.5))
     e2e = [r.e2e_img_s for r in results]

@@ -35,6 +35,7 @@ class BenchResult:
     detections: int = 0
     map50_95: float | None = None
     map50: float | None = None
+    model: str = ""  # file or model name, to tell rows apart when several models are compared
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
