@@ -32,3 +32,21 @@ def cpu_streams(cores: int | None = None) -> tuple[int, int]:
     cores = cores or os.cpu_count() or 1
     streams = cores if cores <= 4 else cores // 4
     return streams, max(1, cores // streams)
+
+
+def resolve_streams(streams: int | None, threads: int | None) -> tuple[int, int]:
+    """(concurrent calls, threads per call) from a CPU backend's ``streams`` / ``threads`` options.
+
+    Unset, both come from :func:`cpu_streams`; an explicit thread count alone means one stream; explicit
+    streams alone share the cores between them.
+    """
+    default_streams, default_threads = cpu_streams()
+    n = streams or (1 if threads else default_streams)
+    if n < 1:
+        raise ValueError(f"streams must be >= 1, got {streams}")
+    return n, threads or (default_threads if streams is None else max(1, (os.cpu_count() or 1) // n))
+
+
+def concurrency(backend: Backend) -> int:
+    """How many ``infer`` calls ``backend`` may run at once (1 for a backend that does not say)."""
+    return max(1, int(getattr(backend, "concurrency", 1)))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..export.metadata import parse_names
-from .base import cpu_streams
+from .base import resolve_streams
 from ..optional import require
 
 _FLOAT_INPUTS = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
@@ -30,14 +29,8 @@ class ORTBackend:
         ort = require("onnxruntime", "yolopt[onnx]", "the onnxruntime backend")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # ``streams`` concurrent run() calls (the session is thread-safe) of ``threads`` threads each;
-        # an explicit thread count alone means one stream
-        default_streams, default_threads = cpu_streams()
-        self.concurrency = streams or (1 if threads else default_streams)
-        if self.concurrency < 1:
-            raise ValueError(f"streams must be >= 1, got {streams}")
-        opts.intra_op_num_threads = threads or (default_threads if streams is None else
-                                                max(1, (os.cpu_count() or 1) // self.concurrency))
+        # ``streams`` concurrent run() calls (the session is thread-safe) of ``threads`` threads each
+        self.concurrency, opts.intra_op_num_threads = resolve_streams(streams, threads)
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]

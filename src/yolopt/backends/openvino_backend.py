@@ -86,11 +86,14 @@ class OpenVINOBackend:
         self.float_input = self.model.inputs[0].get_element_type().is_real()  # e.g. Ultralytics IR: float in
         self._compiled: OrderedDict[tuple[int, ...] | None, _Compiled] = OrderedDict()
         self._lock = threading.Lock()  # guards the cache of compiled models
-        # how many infer() calls may run at once: the runtime's optimal number of requests
-        compiled = self.core.compile_model(self.model, device, self.config)
-        self.concurrency = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")) if hint == "THROUGHPUT" else 1
-        if shapes == "dynamic":
-            self._compiled[None] = _Compiled(compiled, self.concurrency)
+        # how many infer() calls may run at once: the runtime's optimal number of requests under THROUGHPUT
+        self.concurrency = 1
+        if hint == "THROUGHPUT" or shapes == "dynamic":  # compiled now only when the property or model is used
+            compiled = self.core.compile_model(self.model, device, self.config)
+            if hint == "THROUGHPUT":
+                self.concurrency = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            if shapes == "dynamic":
+                self._compiled[None] = _Compiled(compiled, self.concurrency)
 
     def _get(self, shape: tuple[int, ...]) -> _Compiled:
         key = {"static": shape, "hw": (-1, *shape[1:]), "dynamic": None}[self.shapes]

@@ -19,6 +19,7 @@ class TensorRTBackend:
     """
 
     name = "tensorrt"
+    concurrency = 1  # one CUDA stream and one execution context
 
     def __init__(self, path: str | Path, device: str = "cuda:0", verbose: bool = False):
         trt = require_tensorrt()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
 from ..model import YoloModel
 from ..model.head import Detect
-from .base import cpu_streams
-
+from .base import resolve_streams
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -34,13 +31,9 @@ class TorchBackend:
         self.concurrency = 1
         if self.device.type == "cpu":
             # ``streams`` concurrent calls of ``threads`` threads each; torch's thread count is per process,
-            # so building a CPU backend sets it. An explicit thread count alone means one stream.
-            default_streams, default_threads = cpu_streams()
-            self.concurrency = streams or (1 if threads else default_streams)
-            if self.concurrency < 1:
-                raise ValueError(f"streams must be >= 1, got {streams}")
-            torch.set_num_threads(threads or (default_threads if streams is None else
-                                              max(1, (os.cpu_count() or 1) // self.concurrency)))
+            # so building a CPU backend sets it
+            self.concurrency, per_call = resolve_streams(streams, threads)
+            torch.set_num_threads(per_call)
         elif threads:
             torch.set_num_threads(threads)
         self.dtype = _DTYPES[precision]

@@ -12,14 +12,18 @@ COLUMNS = ("backend", "precision", "batch", "e2e img/s", "infer img/s", "e2e/inf
            "batch p50", "peak RSS MB", "mAP50-95", "mAP50")
 
 
+def _several_models(results: list[BenchResult]) -> bool:
+    return len({r.model for r in results}) > 1
+
+
 def columns(results: list[BenchResult]) -> tuple[str, ...]:
     """The table's columns: a leading model column only when several models are compared."""
-    return ("model", *COLUMNS) if len({r.model for r in results}) > 1 else COLUMNS
+    return ("model", *COLUMNS) if _several_models(results) else COLUMNS
 
 
 def rows(results: list[BenchResult]) -> list[list[str]]:
     out = []
-    several = len(columns(results)) > len(COLUMNS)
+    several = _several_models(results)
     for r in results:
         ratio = r.e2e_img_s / r.infer_img_s if r.infer_img_s == r.infer_img_s and r.infer_img_s else float("nan")
         out.append([
@@ -77,7 +81,7 @@ def chart(results: list[BenchResult], path: Path, title: str = "yolopt bench") -
     import matplotlib.pyplot as plt
     import numpy as np
 
-    several = len({r.model for r in results}) > 1
+    several = _several_models(results)
     labels = [(f"{r.model}\n" if several else "") + f"{r.backend}\n{r.precision} b{r.batch}" for r in results]
     x = np.arange(len(results))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(results) + 2), 4.5))

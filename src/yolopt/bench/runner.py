@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.base import concurrency
 from ..data.decode import read_image
 from ..data.letterbox import letterbox_chw
 from ..data.sources import expand
@@ -84,7 +85,7 @@ def inference_only(det: Detector, inputs: list[np.ndarray], batch: int) -> float
     for x in inputs:
         by_shape.setdefault(x.shape, []).append(x)
     batches = [np.stack(group[i : i + batch]) for group in by_shape.values() for i in range(0, len(group), batch)]
-    n = max(1, int(getattr(det.backend, "concurrency", 1)))
+    n = concurrency(det.backend)
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(det.backend.infer, [b[:1] for b in batches[:n]]))  # warm-up: first calls compile, reshape
         t0 = time.perf_counter()

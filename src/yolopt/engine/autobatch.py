@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import Backend, concurrency
 
 CANDIDATES = (1, 2, 4, 8, 16, 32)
 
@@ -42,16 +42,16 @@ def auto_batch(backend: Backend, shape: tuple[int, int], candidates: Sequence[in
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(0)
-    n = max(1, int(getattr(backend, "concurrency", 1)))
+    n = concurrency(backend)
     best, best_rate, falls, per_image = 1, 0.0, 0, 0
     budget = available_memory() * memory_fraction
     peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with ThreadPoolExecutor(n) as pool:
         for b in candidates:
-            x = rng.integers(0, 256, (b, 3, *shape), dtype=np.uint8)
             if per_image and budget and b * per_image > budget:
                 log(f"batch {b}: needs ~{b * per_image / 2**20:.0f} MiB, more than {budget / 2**20:.0f} MiB free")
                 break
+            x = rng.integers(0, 256, (b, 3, *shape), dtype=np.uint8)
             out = backend.infer(x)  # warm-up: compile / allocate for this shape
             calls, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < seconds or calls < n:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import Backend, concurrency
 from ..data.decode import DecodeError, decode_bytes, read_bytes
 from ..data.letterbox import LetterboxInfo, letterbox_chw
 from ..data.sources import Item, iter_items
@@ -115,7 +115,7 @@ class BatchEngine:
         ``backend.concurrency`` inference threads (network, then NMS on the same thread), and this
         generator, which only puts results back in input order."""
         stop = threading.Event()
-        n_infer = max(1, int(getattr(self.backend, "concurrency", 1)))
+        n_infer = concurrency(self.backend)
         q_batches = TimedQueue("batches", 1 + n_infer, stop)  # feeder → inference
         q_outputs = TimedQueue("outputs", 1 + n_infer, stop)  # inference + NMS → reorder
         decoded = QueueStats("decoded")  # the feeder waiting on the decode pool (empty = decode-bound)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import Backend, concurrency
 from ..engine import Prepared
 from ..engine.memory import trim
 from ..results import Detections
@@ -64,7 +64,7 @@ class DynamicBatcher:
         self.depth = 0  # admitted, not yet answered
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="yolopt-prep")
         self._batches = 0
-        self._concurrency = max(1, int(getattr(backend, "concurrency", 1)))  # batches in flight at once
+        self._concurrency = concurrency(backend)  # batches in flight at once
         self._infer_pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="yolopt-infer")
         self._buckets: dict[Hashable, deque[_Job]] = {}
         self._wake = asyncio.Event()
