@@ -42,27 +42,28 @@ def calibration_inputs(data: str | Path | list, imgsz: int = 640,
     when any image cannot be read, or when the images are far smaller than ``imgsz`` (wrong domain).
     """
     from ..data.decode import read_image
-    from ..data.letterbox import letterbox
+    from ..data.letterbox import letterbox_chw
 
     paths = spread(_paths(data), limit)
     if len(paths) < MIN_CALIB_IMAGES:
         raise QuantizeError(f"calibration data {data}: {len(paths)} images found, at least {MIN_CALIB_IMAGES} are "
                             "needed (a few hundred images like the ones the model will see are best)")
-    images, bad = [], []
-    for p in paths:
+    inputs, longest, bad = [], [], []
+    for p in paths:  # letterboxed as read: only the network inputs are held, not every decoded original
         try:
-            images.append(read_image(p))
+            im = read_image(p)
         except Exception as e:  # noqa: BLE001 - every decode failure is reported with its file
             bad.append(str(e))
+            continue
+        longest.append(max(im.shape[:2]))
+        inputs.append(letterbox_chw(im, imgsz)[0][None])
     if bad:
         raise QuantizeError(f"calibration data {data}: {len(bad)} of {len(paths)} images could not be read: "
                             + "; ".join(bad[:3]) + (" ..." if len(bad) > 3 else ""))
-    longest = np.array([max(im.shape[:2]) for im in images])
     if np.median(longest) < imgsz / TINY_FACTOR:
         raise QuantizeError(f"calibration data {data}: images are {int(np.median(longest))} px on their longest side "
                             f"(median), far below the model's input size {imgsz}: calibrate on full-size images "
                             "from the domain the model will run on, not thumbnails")
-    inputs = [np.ascontiguousarray(letterbox(im, imgsz)[0][..., ::-1].transpose(2, 0, 1))[None] for im in images]
     return inputs, paths
 
 
