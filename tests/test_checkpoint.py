@@ -81,6 +81,34 @@ def test_old_release_module_layout_loads(data_dir, tmp_path):
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
 
 
+def _without_keys(src: Path, out: Path, *keys: bytes) -> Path:
+    """A copy of a checkpoint whose pickled string keys ``keys`` are renamed (same length), i.e. missing."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("data.pkl"):
+                for key in keys:  # BINUNICODE: 'X', uint32 length, the UTF-8 bytes
+                    tag = b"X" + len(key).to_bytes(4, "little")
+                    assert tag + key in data
+                    data = data.replace(tag + key, tag + key[:-1] + b"_")
+            zout.writestr(info, data)
+    return out
+
+
+def test_scale_is_inferred_when_the_checkpoint_does_not_name_it(data_dir, tmp_path):
+    """Without ``scale`` the yaml file name decides; without either, the first layer's width does."""
+    from yolopt.model.ultralytics_ckpt import _infer_scale
+
+    src = data_dir / "weights" / "yolov8s-random.pt"
+    no_scale = load_ultralytics(_without_keys(src, tmp_path / "a.pt", b"scale"))
+    assert no_scale.scale == "s"  # used to raise TypeError: None in "nsmlx"
+    neither = load_ultralytics(_without_keys(src, tmp_path / "b.pt", b"scale", b"yaml_file"))
+    assert neither.scale == "s" and load_model(tmp_path / "b.pt").spec.scale == "s"
+    sd = neither.state_dict
+    assert _infer_scale({"scale": "ns"}, sd) == "s"  # not a scale: falls through to the widths
+    assert _infer_scale({"scale": None, "yaml_file": "yolov8m.yaml"}, sd) == "m"
+
+
 def test_safetensors_roundtrip(data_dir, tmp_path):
     model = load_model(data_dir / "weights" / "yolov8n-nc3-random.pt")
     path = save_yolopt(model, tmp_path / "m.safetensors")

@@ -157,10 +157,14 @@ class UltralyticsCheckpoint:
 
 
 def _infer_scale(yaml: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
-    if yaml.get("scale") in "nsmlx" and yaml.get("scale"):
-        return str(yaml["scale"])
+    """The YOLOv8 scale (n/s/m/l/x): the yaml's ``scale``, else its file name (yolov8s.yaml), else the widths."""
+    from .yolo import SCALES
+
+    scale = yaml.get("scale")
+    if isinstance(scale, str) and scale in SCALES:
+        return scale
     stem = Path(str(yaml.get("yaml_file", ""))).stem  # e.g. yolov8s.yaml
-    if stem.startswith("yolov8") and len(stem) > 6 and stem[6] in "nsmlx":
+    if stem.startswith("yolov8") and stem[6:7] in SCALES:
         return stem[6]
     # Fall back to the first conv's width: 16/32/48/64/80 for n/s/m/l/x.
     width = state_dict["model.0.conv.weight"].shape[0]
