@@ -9,6 +9,7 @@ import pytest
 
 from yolopt import Detector
 from yolopt.engine.bucketing import ShapeBucketer
+from yolopt.errors import InputError
 
 
 def test_bucketer_releases_full_and_oversized_pending():
@@ -27,14 +28,51 @@ def test_results_in_input_order_with_mixed_shapes_and_failures(data_dir, tmp_pat
     imgs = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:20]
     sources = [*imgs[:7], bad, *imgs[7:]]
     det = Detector("yolov8n", batch=4, workers=2)
-    out = list(det.predict(sources))
+    engine = det.engine()
+    out = list(engine.run(sources))
     assert [r.source for r in out] == [str(s) for s in sources]
     assert [r.index for r in out] == list(range(len(sources)))
     assert out[7].error and all(r.ok for i, r in enumerate(out) if i != 7)
+    with pytest.raises(InputError, match="bad.jpg"):
+        out[7].raise_for_error()  # a failed input is not "no objects"
     assert len({r.shape for r in out if r.ok}) > 1
-    names = [q.name for q in det.last_queue_stats]
+    names = [q.name for q in engine.queue_stats]
     assert names == ["decoded", "batches", "outputs"]
-    assert det.last_queue_stats[1].items == det.last_queue_stats[2].items > 0
+    assert engine.queue_stats[1].items == engine.queue_stats[2].items > 0
+
+
+def test_one_detector_shared_by_threads_gives_each_run_its_own_results(data_dir):
+    """No per-run state on the Detector: concurrent predict() calls and det(image) agree with a serial run."""
+    imgs = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:6]
+    det = Detector("yolov8n", batch=2, workers=1)
+    serial = [r.scores for r in det.predict(imgs)]
+    runs: dict[int, list] = {}
+
+    def run(k: int) -> None:
+        runs[k] = [r.scores for r in det.predict(imgs[::-1] if k else imgs)]
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0], serial))
+    assert all(np.array_equal(a, b) for a, b in zip(runs[1], serial[::-1]))
+
+    started: list[str] = []
+    threading.settrace(lambda frame, event, arg: started.append(threading.current_thread().name))
+    try:
+        single = det(imgs[0])  # one image: runs here, no pipeline threads
+    finally:
+        threading.settrace(None)  # type: ignore[arg-type]
+    assert started == [] and np.array_equal(single.scores, serial[0]) and single.source == str(imgs[0])
+
+
+def test_bad_arguments_fail_before_any_model_is_loaded():
+    for kw, match in (({"imgsz": 650}, "multiple of 32"), ({"conf": 2.0}, "conf"), ({"batch": 0}, "batch"),
+                      ({"classes": [-1]}, "classes"), ({"workers": 0}, "workers")):
+        with pytest.raises(ValueError, match=match):
+            Detector("/no/such/model.pt", **kw)  # the argument's error, not the missing file's
 
 
 def test_arrays_and_early_stop_leave_no_threads(data_dir):
@@ -82,7 +120,7 @@ def test_batch_auto_picks_a_measured_size_within_memory():
     from yolopt.engine.autobatch import CANDIDATES, auto_batch
 
     det = Detector("yolov8n", batch="auto", imgsz=320)
-    assert det.resolve_batch() in CANDIDATES and det.batch == det.resolve_batch()  # measured once, then kept
+    assert det.resolve_batch() in CANDIDATES and det.resolve_batch("auto") == det.resolve_batch()  # measured once
     # with (almost) no memory to spare, nothing beyond the first size is tried
     assert auto_batch(det.backend, (320, 320), memory_fraction=1e-9, seconds=0.05) == 1
     with pytest.raises(ValueError, match="batch"):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,13 +14,9 @@ from yolopt.eval.val import val
 from yolopt.optimize import QuantizeError, quantize
 from yolopt.optimize.calibration import calibration_inputs, overlap
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 #: The FP32 model scores 0.3932 on coco-val; INT8 may lose at most 0.003.
 MIN_INT8_MAP50_95 = 0.3902
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, *args], capture_output=True, text=True, timeout=600)
 
 
 def _images(data_dir: Path, folder: str, n: int) -> list[Path]:
@@ -39,11 +33,11 @@ def _copy(paths: list[Path], dest: Path) -> Path:
 # ------------------------------------------------------------------------------ cheap: inputs are checked
 
 
-def test_too_few_calibration_images(data_dir, tmp_path):
+def test_too_few_calibration_images(cli, data_dir, tmp_path):
     calib = _copy(_images(data_dir, "coco-val-extra", 3), tmp_path / "calib")
     with pytest.raises(QuantizeError, match=r"3 images found, at least 10"):
         quantize("yolov8n", calib, tmp_path / "out.xml", bench=False)
-    p = run("quantize", "--model", "yolov8n", "--data", str(calib), "--out", str(tmp_path / "o.xml"))
+    p = cli("quantize", "--model", "yolov8n", "--data", str(calib), "--out", str(tmp_path / "o.xml"))
     assert p.returncode == 2 and "error: calibration data" in p.stderr and "3 images found" in p.stderr
     assert not (tmp_path / "o.xml").exists()
 
@@ -81,9 +75,9 @@ def test_overlap_is_found_by_content(data_dir, tmp_path):
     (["--max-drop", "0.003"], "--max-drop needs --val"),
     (["--out", "x.onnx"], "backend openvino writes a .xml file"),
 ])
-def test_bad_options_exit_2(data_dir, tmp_path, args, message):
+def test_bad_options_exit_2(cli, data_dir, tmp_path, args, message):
     base = ["quantize", "--model", "yolov8n", "--data", str(data_dir / "coco-val-extra" / "images")]
-    p = run(*base, *(["--out", str(tmp_path / "q.xml")] if "--out" not in args else []), *args)
+    p = cli(*base, *(["--out", str(tmp_path / "q.xml")] if "--out" not in args else []), *args)
     assert p.returncode == 2 and p.stderr.startswith("error: ") and message in p.stderr, p.stderr
 
 
@@ -114,12 +108,12 @@ def test_int8_meets_accuracy_and_size(int8):
 
 
 @pytest.mark.slow
-def test_int8_model_is_a_normal_yolopt_model(int8, data_dir, tmp_path):
+def test_int8_model_is_a_normal_yolopt_model(cli, int8, data_dir, tmp_path):
     """`yolopt val` and `yolopt predict` take the .xml; val reproduces the report's score."""
     res = val(data_dir / "coco-val", int8.model, backend="openvino", plots=False)
     assert res.metrics.map50_95 == pytest.approx(int8.report["map50_95"]["after"], abs=1e-4)
     img = data_dir / "samples" / "000000184324.jpg"
-    p = run("predict", str(img), "--model", str(int8.model))
+    p = cli("predict", str(img), "--model", str(int8.model))
     assert p.returncode == 0, p.stderr
     rec = json.loads(p.stdout.splitlines()[0])
     assert "person" in {d["class_name"] for d in rec["detections"]}
@@ -143,7 +137,7 @@ def small_val(data_dir, tmp_path) -> Path:
 
 
 @pytest.mark.slow
-def test_max_drop_is_met_or_exits_1_with_best_drop(data_dir, small_val, tmp_path):
+def test_max_drop_is_met_or_exits_1_with_best_drop(cli, data_dir, small_val, tmp_path):
     """--max-drop 0.001, over budget at first: NNCF's accuracy control reverts layers (one group here, to keep
     the test short); then either the budget holds (exit 0) or the command exits 1 naming the best drop reached,
     with that model and its report written.
@@ -154,7 +148,7 @@ def test_max_drop_is_met_or_exits_1_with_best_drop(data_dir, small_val, tmp_path
     for p in sorted((small_val / "images").glob("*.jpg"))[:2]:
         shutil.copy(p, calib / f"copy_of_{p.name}")
     out = tmp_path / "q" / "int8.xml"
-    p = run("quantize", "--model", str(data_dir / "weights" / "yolov8n.pt"), "--data", str(calib), "--out", str(out),
+    p = cli("quantize", "--model", str(data_dir / "weights" / "yolov8n.pt"), "--data", str(calib), "--out", str(out),
             "--val", str(small_val), "--max-drop", "0.001", "--no-bench", "--max-iterations", "1",
             "--ranking-subset", "6")
     assert "2 of 22 calibration images are also validation images" in p.stderr
@@ -174,13 +168,31 @@ def test_max_drop_is_met_or_exits_1_with_best_drop(data_dir, small_val, tmp_path
 
 
 @pytest.mark.slow
-def test_onnxruntime_qdq_int8(data_dir, yolov8n_pt, tmp_path):
+def test_onnxruntime_qdq_int8(cli, data_dir, yolov8n_pt, tmp_path):
     """ONNX Runtime static QDQ: an .onnx with yolopt metadata (precision int8) that predict runs."""
     res = quantize(yolov8n_pt, _images(data_dir, "coco-val-extra", 12), tmp_path / "q", backend="onnxruntime",
                    bench=False)
     assert res.model == tmp_path / "q" / "model_int8.onnx"
     assert res.model.stat().st_size <= 0.30 * res.baseline.stat().st_size
     assert res.report["layers_float"] and all("/model.22/" in n for n in res.report["layers_float"])
-    p = run("predict", str(data_dir / "samples" / "000000184324.jpg"), "--model", str(res.model))
+    p = cli("predict", str(data_dir / "samples" / "000000184324.jpg"), "--model", str(res.model))
     assert p.returncode == 0, p.stderr
     assert "person" in {d["class_name"] for d in json.loads(p.stdout.splitlines()[0])["detections"]}
+
+
+def test_speed_is_measured_as_bench_does_and_the_report_says_how(data_dir, tmp_path):
+    """The engine's default batch and streams, images repeated for a steady state, the method in the report."""
+    from yolopt.export import cached_export
+    from yolopt.optimize.report import compare_speed, markdown
+
+    fp32, fp16 = cached_export("yolov8n", "onnx"), cached_export("yolov8n", "onnx", half=True)
+    paths = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:3]
+    sp = compare_speed(fp32, fp16, "onnxruntime", paths, 320, "fp16", seconds=0.5, rounds=1)
+    for run in (sp["before"], sp["after"]):
+        assert run["batch"] == 1 and run["streams"] >= 1 and run["images"] > len(paths)  # repeated for 0.5 s
+        assert run["e2e_img_s"] > 0 and run["infer_img_s"] > 0
+    assert sp["e2e_speedup"] == round(sp["after"]["e2e_img_s"] / sp["before"]["e2e_img_s"], 3)
+    assert "default batch 1" in sp["method"] and "at least 0.5 s" in sp["method"] and "3 images" in sp["method"]
+    rep = {"precision": "fp16", "backend": "onnxruntime", "model": str(fp16), "baseline": str(fp32),
+           "size_bytes": {"before": 2, "after": 1}, "layers_float": [], "speed": sp}
+    assert sp["method"] in markdown(rep)

@@ -1,14 +1,13 @@
 """Inference backends: one small interface, ``infer(uint8 NCHW RGB) -> (B, 4 + nc, A) float32``.
 
-The exported-model backends import their runtime (onnxruntime, openvino, tensorrt) only when built.
+Which backends exist, the files they read and the formats they export to live in one table,
+:mod:`yolopt.backends.registry`; runtimes (onnxruntime, openvino, tensorrt) are imported only when built.
 """
 
 from __future__ import annotations
 
 from .base import Backend
-from .onnxruntime_backend import ORTBackend
-from .openvino_backend import OpenVINOBackend
-from .tensorrt_backend import TensorRTBackend
-from .torch_backend import TorchBackend
+from .factory import make_backend
+from .registry import BackendSpec, backend_names, register
 
-__all__ = ["Backend", "ORTBackend", "OpenVINOBackend", "TensorRTBackend", "TorchBackend"]
+__all__ = ["Backend", "BackendSpec", "backend_names", "make_backend", "register"]

@@ -25,9 +25,9 @@ class Backend(Protocol):
 def cpu_streams(cores: int | None = None) -> tuple[int, int]:
     """(streams, threads per stream) a CPU backend uses by default: concurrent single-threaded calls.
 
-    On 2 cores, two 1-thread calls side by side beat one 2-thread call (measured, yolov8n 448x640: torch
-    FP32 37 vs 25 img/s, BF16 74 vs 33; onnxruntime 58 vs 38), because a call's threads stop spinning at
-    every layer's barrier and decode threads get the cores in between. Above 4 cores, streams of 4 threads.
+    On 2 cores, two 1-thread calls side by side beat one 2-thread call (for torch FP32/BF16 and onnxruntime;
+    BENCHMARKS.md, "Why the code is the way it is"), because a call's threads stop spinning at every layer's
+    barrier and decode threads get the cores in between. Above 4 cores, streams of 4 threads.
     """
     cores = cores or os.cpu_count() or 1
     streams = cores if cores <= 4 else cores // 4

@@ -43,18 +43,16 @@ class OpenVINOBackend:
 
     ``hint="THROUGHPUT"`` (the default) compiles the model into several CPU streams, each with its own
     threads, and keeps one infer request per stream, so the engine's inference threads run
-    images side by side; ``"LATENCY"`` gives one stream using every core (lowest single-image latency).
-    Measured on this 2-core machine, yolov8n FP32 at 448x640: LATENCY 62 img/s with one request, THROUGHPUT
-    70 img/s with two requests in flight.
+    images side by side; ``"LATENCY"`` gives one stream using every core (lowest single-image latency;
+    THROUGHPUT with two requests in flight was the faster of the two on a 2-core CPU).
 
     ``shapes`` picks what a compiled model is specialised to: ``"static"`` one per full input shape,
     ``"hw"`` one per (H, W) with a dynamic batch, ``"dynamic"`` a single one for every shape. The first two
-    keep an LRU of ``cache_size`` compiled models (compiling yolov8n takes ~0.15 s here). ``"dynamic"`` is
-    the default: it runs as fast (benchmarks/backends_speed.py) and holds far less memory — predicting the
-    500 COCO images (19 input shapes) at batch 8 peaked at 1.1 GB RSS against 4.4 GB with ``"hw"``, whose
-    every compiled shape keeps its own buffers per infer request. Measured on yolov8n (CPU, FP32): an
-    image's output is bit-identical at batch 1, 2, 3 and 8 in every mode, and the modes agree with each
-    other bit for bit, so batching is exact (tests/test_backends.py checks it).
+    keep an LRU of ``cache_size`` compiled models. ``"dynamic"`` is the default: it runs as fast
+    (benchmarks/backends_speed.py) and holds far less memory, since with ``"hw"`` every compiled shape keeps
+    its own buffers per infer request (BENCHMARKS.md, "Why the code is the way it is"). On yolov8n (CPU,
+    FP32) an image's output is bit-identical at batch 1, 2, 3 and 8 in every mode, and the modes agree with
+    each other bit for bit, so batching is exact (tests/test_backends.py checks it).
     """
 
     name = "openvino"

@@ -16,7 +16,7 @@ class TorchBackend:
     """Runs a :class:`YoloModel` with PyTorch.
 
     Each image goes through the network as its own batch of one. oneDNN picks different convolution
-    kernels for a batch of one than for larger batches (measured: up to 2e-4 px apart on yolov8n), so
+    kernels for a batch of one than for larger batches (their boxes differ in the last bits), so
     a true batched call would make an image's scores depend on its batch size; per-image calls keep
     results identical at every ``--batch`` for a few percent of throughput on CPU.
     """

@@ -7,7 +7,8 @@ from typing import Callable, Iterable
 
 from ..detector import Detector
 from .report import markdown_table, print_table, save
-from .runner import BenchResult, bench_one, image_paths, letterboxed_inputs
+from ..data.inputs import image_files, load_inputs
+from .runner import BenchResult, bench_one
 
 Scorer = Callable[[list], tuple[float, float]]  # detections → (mAP50-95, mAP50)
 
@@ -25,10 +26,10 @@ def run_bench(
     log: Callable[[str], None] = lambda s: None,
 ) -> list[BenchResult]:
     """Benchmark every (backend, precision, batch) combination on the same images."""
-    paths = image_paths(list(sources))
+    paths = image_files(sources)
     if not paths:
         raise ValueError("no images found to benchmark")
-    inputs = letterboxed_inputs(paths, imgsz)
+    inputs = load_inputs(paths, imgsz)
     results = []
     for backend in backends:
         for precision in precisions:

@@ -75,8 +75,9 @@ def save(results: list[BenchResult], out_dir: str | Path, meta: dict | None = No
 
 def chart(results: list[BenchResult], path: Path, title: str = "yolopt bench") -> None:
     """Grouped bars: end-to-end vs inference-only img/s per configuration."""
-    import matplotlib
+    from ..optional import require
 
+    matplotlib = require("matplotlib", "yolopt[eval]", "the bench chart")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

@@ -7,15 +7,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..backends.base import concurrency
-from ..data.decode import read_image
-from ..data.letterbox import letterbox_chw
-from ..data.sources import expand
 from ..detector import Detector
+from ..engine import StageTimes
+from ..machine import machine  # noqa: F401  (re-exported: the CLI prints it)
 from .monitor import RssMonitor
 
 
@@ -42,22 +41,6 @@ class BenchResult:
         return asdict(self)
 
 
-def machine() -> str:
-    """One line naming the CPU, its core count and memory (for benchmark tables)."""
-    import os
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
-    except OSError:
-        mem = "? GiB"
-    return f"{cpu}, {os.cpu_count()} cores, {mem}"
-
-
 def _pct(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
@@ -65,22 +48,9 @@ def _pct(values: list[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in (50, 95, 99)}
 
 
-def image_paths(sources: list[str | Path]) -> list[Path]:
-    """The image files a source list names (videos and errors are left out of benchmarks)."""
-    return [p for p in expand(sources) if isinstance(p, Path) and p.suffix.lower() not in {".mp4", ".avi", ".mov", ".mkv"}]
-
-
-def letterboxed_inputs(paths: list[Path], imgsz: int) -> list[np.ndarray]:
-    """Decode and letterbox every image once, as (3, H, W) uint8 RGB, for inference-only timing."""
-    out = []
-    for p in paths:
-        out.append(letterbox_chw(read_image(p), imgsz)[0])
-    return out
-
-
-def inference_only(det: Detector, inputs: list[np.ndarray], batch: int) -> float:
+def inference_only(det: Detector, inputs: list[np.ndarray], batch: int, min_seconds: float = 0.0) -> float:
     """img/s of ``backend.infer`` alone over the same images, batched by shape as the engine does, with as
-    many calls in flight as the engine makes (``backend.concurrency``)."""
+    many calls in flight as the engine makes (``backend.concurrency``); passes repeat for ``min_seconds``."""
     by_shape: dict[tuple[int, ...], list[np.ndarray]] = {}
     for x in inputs:
         by_shape.setdefault(x.shape, []).append(x)
@@ -89,29 +59,46 @@ def inference_only(det: Detector, inputs: list[np.ndarray], batch: int) -> float
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(det.backend.infer, [b[:1] for b in batches[:n]]))  # warm-up: first calls compile, reshape
         t0 = time.perf_counter()
-        list(pool.map(det.backend.infer, batches))
-        return len(inputs) / (time.perf_counter() - t0)
+        passes = 0
+        while not passes or time.perf_counter() - t0 < min_seconds:
+            list(pool.map(det.backend.infer, batches))
+            passes += 1
+        return passes * len(inputs) / (time.perf_counter() - t0)
+
+
+def _for_at_least(paths: list[Path], seconds: float) -> Iterator[Path]:
+    """``paths`` once, then again and again until ``seconds`` have passed since the first was asked for."""
+    t0 = time.perf_counter()
+    yield from paths
+    while time.perf_counter() - t0 < seconds:
+        yield from paths
 
 
 def bench_one(det: Detector, paths: list[Path], batch: int, inputs: list[np.ndarray] | None = None,
-              precision: str = "fp32", warmup: int = 8) -> tuple[BenchResult, list]:
-    """Run the full pipeline over ``paths`` once (after a short warm-up) and measure it."""
+              precision: str = "fp32", warmup: int = 8, min_seconds: float = 0.0) -> tuple[BenchResult, list]:
+    """Run the full pipeline over ``paths`` (after a short warm-up) and measure it; the first pass's results.
+
+    ``min_seconds`` repeats the images until that long has passed (whole pipeline and inference-only timing
+    alike), so short image lists still reach a steady state.
+    """
     list(det.predict(paths[:warmup], batch=batch))
-    det.times.__init__(record=True)  # fresh counters for the timed run
+    t = StageTimes(record=True)  # this run's counters
     results = []
+    n = 0
     with RssMonitor() as mon:
         t0 = time.perf_counter()
-        for r in det.predict(paths, batch=batch):
-            results.append(r)
+        for r in det.predict(_for_at_least(paths, min_seconds), batch=batch, times=t):
+            if n < len(paths):
+                results.append(r)
+            n += 1
         wall = time.perf_counter() - t0
-    infer = inference_only(det, inputs, batch) if inputs is not None else float("nan")
-    t = det.times
+    infer = inference_only(det, inputs, batch, min_seconds) if inputs is not None else float("nan")
     res = BenchResult(
         backend=det.backend.name,
         precision=precision,
         batch=batch,
-        images=len(paths),
-        e2e_img_s=round(len(paths) / wall, 2),
+        images=n,
+        e2e_img_s=round(n / wall, 2),
         infer_img_s=round(infer, 2),
         latency_ms=_pct(t.latencies),
         batch_latency_ms=_pct([s for _, s in t.batch_seconds]),
@@ -122,5 +109,6 @@ def bench_one(det: Detector, paths: list[Path], batch: int, inputs: list[np.ndar
     return res, results
 
 
-def batch_histogram(det: Detector) -> Counter:
-    return Counter(n for n, _ in det.times.batch_seconds)
+def batch_histogram(times: StageTimes) -> Counter:
+    """How many inference calls ran at each batch size in a run recorded with ``StageTimes(record=True)``."""
+    return Counter(n for n, _ in times.batch_seconds)

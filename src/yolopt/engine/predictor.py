@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backends.base import Backend, concurrency
-from ..data.decode import DecodeError, decode_bytes, read_bytes
-from ..data.letterbox import LetterboxInfo, letterbox_chw
+from ..data.decode import DecodeError
+from ..data.inputs import load_input
+from ..data.letterbox import LetterboxInfo
 from ..data.sources import Item, iter_items
 from ..ops import postprocess, scale_boxes
 from ..results import Detections
@@ -64,25 +65,12 @@ def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image:
     if item.error is not None:
         return Prepared(item, error=item.error)
     try:
-        t0 = time.perf_counter()
-        if item.image is not None:
-            img, t_read = item.image, t0
-        else:
-            data = read_bytes(item.path)  # type: ignore[arg-type]
-            t_read = time.perf_counter()
-            img = decode_bytes(data, str(item.path))
-        t1 = time.perf_counter()
-        chw, info = letterbox_chw(img, imgsz)
-        t2 = time.perf_counter()
+        inp = load_input(item.image if item.image is not None else item.path, imgsz, times=times)  # type: ignore[arg-type]
     except DecodeError as e:
         return Prepared(item, error=str(e))
     except Exception as e:  # anything else about this one input must not end the job
         return Prepared(item, error=f"{item.source}: {type(e).__name__}: {e}")
-    if times is not None:
-        times.add("read", t_read - t0)
-        times.add("decode", t1 - t_read)
-        times.add("letterbox", t2 - t1)
-    return Prepared(item, chw, info, image=img if keep_image else None)
+    return Prepared(item, inp.chw, inp.info, image=inp.image if keep_image else None)
 
 
 @dataclass

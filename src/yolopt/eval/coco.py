@@ -85,12 +85,10 @@ def _nan_to_none(x: Any) -> Any:
 
 
 def _coco_api() -> tuple[Any, Any]:
-    try:
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-    except ImportError as e:
-        raise ImportError(f"pycocotools is needed for COCO evaluation: pip install 'yolopt[eval]' ({e})") from e
-    return COCO, COCOeval
+    from ..optional import require
+
+    coco = require("pycocotools.coco", "yolopt[eval]", "COCO evaluation")
+    return coco.COCO, require("pycocotools.cocoeval", "yolopt[eval]", "COCO evaluation").COCOeval
 
 
 def evaluate(gt: dict | str | Path, predictions: list[dict], img_ids: list[int] | None = None) -> CocoMetrics:
@@ -249,8 +247,6 @@ def load_predictions(path: str | Path, gt: dict | None = None) -> tuple[list[dic
 
 def make_scorer(annotations: str | Path) -> Callable[[list], tuple[float, float]]:
     """A function scoring Detections (images named by COCO id) against an instances JSON: (mAP50-95, mAP50)."""
-    from .val import detections_to_coco
-
     gt = read_json(annotations)
     known = {im["id"] for im in gt["images"]}
     cats = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
@@ -259,7 +255,7 @@ def make_scorer(annotations: str | Path) -> Callable[[list], tuple[float, float]
         ids = [coco_image_id(d.source, -1) for d in dets]
         names = next((d.names for d in dets if d.names), {})
         cat_of = model_to_categories(names, cats)
-        preds = [r for d, i in zip(dets, ids) if i in known for r in detections_to_coco(d, i, cat_of)]
+        preds = [r for d, i in zip(dets, ids) if i in known for r in d.to_coco(i, cat_of)]
         m = evaluate(gt, preds, img_ids=sorted({i for d, i in zip(dets, ids) if i in known and d.ok}))
         return round(m.map50_95, 4), round(m.map50, 4)
 

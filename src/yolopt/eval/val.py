@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 from ..data.coco_ids import model_to_categories
+from ..engine.timing import StageTimes
 from ..data.datasets import Dataset, DatasetError, ImageRecord, load_dataset
-from ..results import Detections
 from .coco import CocoMetrics, evaluate, load_predictions
 
 # COCO evaluation practice: keep nearly everything, the scorer takes each image's best 100 per class.
@@ -44,24 +43,6 @@ class Predicted:
     failed: list[tuple[ImageRecord, str]]
 
 
-def detections_to_coco(det: Detections, image_id: int, cat_of_class: dict[int, int]) -> list[dict]:
-    """One image's detections as COCO results: xywh boxes rounded as ``predict --format coco`` writes them.
-
-    Classes missing from ``cat_of_class`` (model classes the dataset does not have) are dropped.
-    """
-    if not det.ok or not len(det):
-        return []
-    lut = np.full(max(max(cat_of_class, default=0), int(det.class_ids.max())) + 1, -1, np.int64)
-    lut[list(cat_of_class)] = list(cat_of_class.values())
-    cat = lut[det.class_ids]
-    keep = cat >= 0
-    b = det.boxes[keep].astype(np.float64)
-    xywh = np.round(np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1), 3)
-    scores = np.round(det.scores[keep].astype(np.float64), 6)
-    return [{"image_id": image_id, "category_id": c, "bbox": box, "score": s}
-            for c, box, s in zip(cat[keep].tolist(), xywh.tolist(), scores.tolist())]
-
-
 def class_map(ds: Dataset, model_names: dict[int, str], warnings: list[str]) -> dict[int, int]:
     """Which dataset category each model class predicts; DatasetError when ground truth has classes the model lacks.
 
@@ -92,17 +73,17 @@ def class_map(ds: Dataset, model_names: dict[int, str], warnings: list[str]) -> 
 
 
 def predict_dataset(ds: Dataset, detector: Any, cat_of_class: dict[int, int], batch: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> Predicted:
-    """Run ``detector`` over the dataset's images (in order) and collect COCO-format results."""
+                    progress: Callable[[int, int], None] | None = None, times: StageTimes | None = None) -> Predicted:
+    """Run ``detector`` over the dataset's images (in order) and collect COCO-format results (``times``: per stage)."""
     records: list[dict] = []
     sizes: dict[int, tuple[int, int]] = {}
     failed: list[tuple[ImageRecord, str]] = []
-    for n, (rec, det) in enumerate(zip(ds.images, detector.predict([r.path for r in ds.images], batch=batch)), 1):
+    for n, (rec, det) in enumerate(zip(ds.images, detector.predict([r.path for r in ds.images], batch=batch, times=times)), 1):
         if det.error is not None:
             failed.append((rec, det.error))
         else:
             sizes[rec.id] = tuple(det.shape)  # type: ignore[assignment]
-            records += detections_to_coco(det, rec.id, cat_of_class)
+            records += det.to_coco(rec.id, cat_of_class)
         if progress:
             progress(n, len(ds.images))
     return Predicted(records, sizes, failed)
@@ -153,12 +134,12 @@ def val(
         from ..model import DEFAULT_MODEL
 
         model = DEFAULT_MODEL if model is None else model
-        options = {"precision": precision} if precision else {}
         det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, batch=batch, workers=workers,
-                       **options)
+                       precision=precision)
         cat_of = class_map(ds, det.names, warnings)
         t1 = time.perf_counter()
-        pred = predict_dataset(ds, det, cat_of, batch, progress)
+        times = StageTimes()
+        pred = predict_dataset(ds, det, cat_of, batch, progress, times)
         predict_s = time.perf_counter() - t1
         preds = pred.records
         skipped += [f"{rec.path}: {err}" for rec, err in pred.failed]
@@ -170,7 +151,7 @@ def val(
         img_ids = sorted(pred.sizes)
         if not img_ids:
             raise DatasetError(f"{data}: no image could be read")
-        ms = det.times.per_image_ms()
+        ms = times.per_image_ms()
         speed = {"decode": ms.get("read", 0.0) + ms.get("decode", 0.0), "preprocess": ms.get("letterbox", 0.0),
                  "inference": ms.get("inference", 0.0), "postprocess": ms.get("postprocess", 0.0)}
         config.update(model=str(model), backend=backend, imgsz=imgsz, batch=batch, conf=conf, iou=iou, max_det=max_det)

@@ -2,37 +2,29 @@
 
 Every exported graph takes (B, 3, H, W) uint8 RGB — any B, any H and W divisible by 32 — normalises it
 inside, and returns (B, 4 + nc, A) float32 exactly like the PyTorch model; class names, stride, image
-size and the yolopt version travel in the file's metadata.
+size and the yolopt version travel in the file's metadata. The formats and the backends that run them are
+listed once, in :mod:`yolopt.backends.registry`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..backends import registry
 from ..model import YoloModel
 from .cache import cached_export, weights_digest
 from .metadata import export_metadata, parse_names
 
-#: Format name → file suffix.
-SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "engine": ".engine"}
+
+def formats() -> dict[str, str]:
+    """Export format name → file suffix (e.g. ``{"onnx": ".onnx", "openvino": ".xml", "engine": ".engine"}``)."""
+    return {fmt: spec.suffix for fmt, spec in registry.export_formats().items()}
 
 
 def export(model: str | Path | YoloModel, format: str, out: str | Path, half: bool = False,
            imgsz: int | None = None) -> Path:
-    """Write ``model`` in ``format`` (onnx, openvino or engine) to ``out``; returns the written file."""
-    if format == "onnx":
-        from .onnx import export_onnx
-
-        return export_onnx(model, out, half, imgsz)
-    if format == "openvino":
-        from .openvino import export_openvino
-
-        return export_openvino(model, out, half, imgsz)
-    if format == "engine":
-        from .tensorrt import export_engine
-
-        return export_engine(model, out, half, imgsz)
-    raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(SUFFIXES)}")
+    """Write ``model`` in ``format`` (one of :func:`formats`, e.g. onnx, openvino, engine) to ``out``; the written file."""
+    return registry.for_format(format).export(model, out, half, imgsz)
 
 
-__all__ = ["SUFFIXES", "cached_export", "export", "export_metadata", "parse_names", "weights_digest"]
+__all__ = ["cached_export", "export", "export_metadata", "formats", "parse_names", "weights_digest"]

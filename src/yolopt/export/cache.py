@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..backends import registry
 from ..model import YoloModel, load_model
 from ..model.hub import cache_dir
 
@@ -43,10 +44,7 @@ def _toolchain(fmt: str) -> str:
 
 def cached_export(model: str | Path | YoloModel, fmt: str, half: bool = False, imgsz: int | None = None) -> Path:
     """The path of ``model`` exported to ``fmt``, exporting it once into ``cache_dir()/exports`` if needed."""
-    from . import SUFFIXES, export
-
-    if fmt not in SUFFIXES:
-        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(SUFFIXES)}")
+    spec = registry.for_format(fmt)  # a clear error for an unknown format
     if fmt == "engine":
         from .tensorrt import require_tensorrt
 
@@ -56,13 +54,13 @@ def cached_export(model: str | Path | YoloModel, fmt: str, half: bool = False, i
     opts = f"{fmt}/half={half}/imgsz={imgsz}/{_toolchain(fmt)}"
     key = hashlib.sha256(f"{weights_digest(model)}/{opts}".encode()).hexdigest()[:16]
     folder = cache_dir() / "exports" / f"yolov8{model.spec.scale}-{fmt}{'-fp16' if half else ''}-{key}"
-    path = folder / f"model{SUFFIXES[fmt]}"
+    path = folder / f"model{spec.suffix}"
     if path.exists():
         return path
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
     try:
-        export(model, fmt, tmp / path.name, half, imgsz)
+        spec.export(model, tmp / path.name, half, imgsz)
         (tmp / "options.txt").write_text(opts + "\n")
         try:
             tmp.rename(folder)  # atomic; fails if a concurrent export got there first

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import IO, Protocol
 
-from ..data.coco_ids import COCO80_TO_91, coco_image_id, is_coco80
 from ..results import Detections
 
 FORMATS = ("jsonl", "coco", "csv", "yolo")
@@ -47,19 +46,13 @@ class CocoSink:
 
     def __init__(self, out: str | Path | None = None, names: dict[int, str] | None = None):
         self.f, self._own = _open_text(out)
-        self.coco_ids = is_coco80(names or {})
         self.f.write("[")
         self._first = True
 
     def write(self, det: Detections) -> None:
         if not det.ok or not len(det):
             return
-        image_id = coco_image_id(det.source, det.index)
-        parts = []
-        for (x1, y1, x2, y2), s, c in zip(det.boxes.tolist(), det.scores.tolist(), det.class_ids.tolist()):
-            cat = COCO80_TO_91[c] if self.coco_ids else int(c)
-            bbox = [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)]
-            parts.append(json.dumps({"image_id": image_id, "category_id": cat, "bbox": bbox, "score": round(s, 6)}))
+        parts = [json.dumps(r) for r in det.to_coco()]  # image id from the file name, COCO ids for COCO classes
         self.f.write(("" if self._first else ",\n") + ",\n".join(parts))
         self._first = False
 

@@ -15,16 +15,15 @@ MIN_CALIB_IMAGES = 10
 TINY_FACTOR = 4
 
 
-def _paths(data: str | Path | list) -> list[Path]:
+def image_list(data: str | Path | list) -> list[Path]:
     """Image files named by ``data`` (folder, file, glob or list of them); missing sources are errors."""
-    from ..bench.runner import image_paths
-    from ..data.sources import expand
+    from ..data.inputs import image_files
 
-    sources = list(data) if isinstance(data, (list, tuple)) else [data]
-    missing = [p[1:] for p in expand(sources) if isinstance(p, str) and p.startswith("!")]
+    missing: list[str] = []
+    paths = image_files(list(data) if isinstance(data, (list, tuple)) else [data], missing)
     if missing:
         raise QuantizeError(f"calibration data: {missing[0]}")
-    return image_paths(sources)
+    return paths
 
 
 def spread(paths: list[Path], limit: int | None) -> list[Path]:
@@ -41,22 +40,21 @@ def calibration_inputs(data: str | Path | list, imgsz: int = 640,
     Raises :class:`QuantizeError` naming the data when fewer than ``MIN_CALIB_IMAGES`` images are found,
     when any image cannot be read, or when the images are far smaller than ``imgsz`` (wrong domain).
     """
-    from ..data.decode import read_image
-    from ..data.letterbox import letterbox_chw
+    from ..data.inputs import load_input
 
-    paths = spread(_paths(data), limit)
+    paths = spread(image_list(data), limit)
     if len(paths) < MIN_CALIB_IMAGES:
         raise QuantizeError(f"calibration data {data}: {len(paths)} images found, at least {MIN_CALIB_IMAGES} are "
                             "needed (a few hundred images like the ones the model will see are best)")
     inputs, longest, bad = [], [], []
     for p in paths:  # letterboxed as read: only the network inputs are held, not every decoded original
         try:
-            im = read_image(p)
+            inp = load_input(p, imgsz)
         except Exception as e:  # noqa: BLE001 - every decode failure is reported with its file
             bad.append(str(e))
             continue
-        longest.append(max(im.shape[:2]))
-        inputs.append(letterbox_chw(im, imgsz)[0][None])
+        longest.append(max(inp.image.shape[:2]))
+        inputs.append(inp.chw[None])
     if bad:
         raise QuantizeError(f"calibration data {data}: {len(bad)} of {len(paths)} images could not be read: "
                             + "; ".join(bad[:3]) + (" ..." if len(bad) > 3 else ""))

@@ -21,9 +21,11 @@ def quantize_command(
     imgsz: int = typer.Option(640, help="Letterbox size for calibration, scoring and benchmarking."),
     calib_images: int = typer.Option(300, "--calib-images", help="At most this many calibration images (spread "
                                      "evenly over the set)."),
-    batch: int = typer.Option(8, help="Batch size for scoring and benchmarking."),
+    batch: int = typer.Option(8, help="Batch size for scoring (speed is measured at the engine's default batch)."),
     bench: bool = typer.Option(True, "--bench/--no-bench", help="Benchmark FP32 vs the result for the report."),
     bench_images: int = typer.Option(100, "--bench-images", help="Images benchmarked (from the calibration set)."),
+    bench_seconds: float = typer.Option(10.0, "--bench-seconds", help="Each speed run repeats the images for at "
+                                        "least this long (a steady state; FP32 and the result alternate twice)."),
     ranking_subset: int = typer.Option(50, "--ranking-subset", help="Accuracy control (openvino): validation "
                                        "images used to rank layers by their quantization error."),
     max_iterations: int = typer.Option(20, "--max-iterations", help="Accuracy control (openvino): at most this "
@@ -40,7 +42,7 @@ def quantize_command(
             warnings.simplefilter("ignore", UserWarning)  # the overlap warning is printed by quantize itself
             res = quantize(model, data, out, max_drop=max_drop, val=val, backend=backend, precision=precision,
                            imgsz=imgsz, calib_images=calib_images, batch=batch, bench=bench,
-                           bench_images=bench_images, ranking_subset=ranking_subset, max_iterations=max_iterations,
+                           bench_images=bench_images, bench_seconds=bench_seconds, ranking_subset=ranking_subset, max_iterations=max_iterations,
                            log=lambda s: typer.echo(s, err=True))
     except AccuracyBudgetError as e:
         typer.echo(f"error: {e}", err=True)

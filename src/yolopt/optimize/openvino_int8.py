@@ -51,7 +51,7 @@ def quantize_ir_with_accuracy_control(model: Any, calib: list[np.ndarray], val_p
     nncf = _nncf()
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    from ..bench.runner import letterboxed_inputs
+    from ..data.inputs import load_input
 
     def validation_fn(compiled: Any, items: Any) -> tuple[float, None]:
         if len(list(items)) < len(val_paths):  # NNCF probing for per-item metrics: refuse, it then uses outputs
@@ -59,7 +59,7 @@ def quantize_ir_with_accuracy_control(model: Any, calib: list[np.ndarray], val_p
         return validate(compiled), None
 
     scope = ignored_scope(ignore_head)
-    val_data = nncf.Dataset(list(range(len(val_paths))), lambda i: letterboxed_inputs([val_paths[i]], imgsz)[0][None])
+    val_data = nncf.Dataset(list(range(len(val_paths))), lambda i: load_input(val_paths[i], imgsz).chw[None])
     return nncf.quantize_with_accuracy_control(
         model.clone(), nncf.Dataset(calib), val_data, validation_fn, max_drop=max_drop,
         drop_type=nncf.DropType.ABSOLUTE, preset=nncf.QuantizationPreset.MIXED, subset_size=len(calib),

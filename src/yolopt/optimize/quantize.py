@@ -17,11 +17,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ..optional import require
-from .calibration import calibration_inputs, overlap, spread
+from ..backends import registry
+from .calibration import calibration_inputs, image_list, overlap, spread
 from .errors import AccuracyBudgetError, QuantizeError
 
 PRECISIONS = ("int8", "fp16", "bf16")
-BACKENDS = {"openvino": ".xml", "onnxruntime": ".onnx"}
+#: Backends ``produce`` can write quantized files for; their file suffixes come from the backend registry.
+BACKENDS = ("openvino", "onnxruntime")
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _check_args(backend: str, precision: str, max_drop: float | None, val: Any, 
 
 
 def _out_path(out: str | Path, backend: str, precision: str) -> Path:
-    out, suffix = Path(out), BACKENDS[backend]
+    out, suffix = Path(out), registry.get(backend).suffix
     if out.suffix == "":
         return out / f"model_{precision}{suffix}"
     if out.suffix != suffix:
@@ -71,17 +73,18 @@ def _out_path(out: str | Path, backend: str, precision: str) -> Path:
 def _baseline(model: str | Path, backend: str) -> Path:
     """The FP32 file quantization starts from: the model itself when it is one, else a cached export."""
     suffix = Path(str(model)).suffix.lower()
-    if suffix in (".xml", ".onnx"):
+    spec = registry.get(backend)
+    if registry.for_suffix(suffix) is not None:  # an exported file
         if not Path(model).is_file():
             raise QuantizeError(f"model {model}: no such file")
-        if suffix != BACKENDS[backend]:
-            raise QuantizeError(f"model {model}: backend {backend} quantizes a {BACKENDS[backend]} file or a "
-                                ".pt/.safetensors model, not {suffix}")
+        if suffix != spec.suffix:
+            raise QuantizeError(f"model {model}: backend {backend} quantizes a {spec.suffix} file or a "
+                                f".pt/.safetensors model, not {suffix}")
         return Path(model)
     from ..export import cached_export
 
     try:
-        return cached_export(model, "openvino" if backend == "openvino" else "onnx")
+        return cached_export(model, spec.export_format)  # type: ignore[arg-type]
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise QuantizeError(f"model {model}: {e}") from e
 
@@ -100,6 +103,7 @@ def quantize(
     batch: int = 8,
     bench: bool = True,
     bench_images: int = 100,
+    bench_seconds: float = 10.0,
     ranking_subset: int = 50,
     max_iterations: int = 20,
     log: Callable[[str], None] | None = None,
@@ -109,7 +113,9 @@ def quantize(
     ``data``: calibration images (folder, glob or list; up to ``calib_images`` are used). With ``val`` (a
     labelled COCO/YOLO dataset) both models are scored; with ``max_drop`` as well, INT8 reverts layers to
     float until the mAP50-95 drop is within budget, else raises :class:`AccuracyBudgetError` (best drop
-    reached; the best model is still written). ``out``: a .xml/.onnx path, or a folder.
+    reached; the best model is still written). ``out``: a .xml/.onnx path, or a folder. ``batch`` is the
+    scoring batch; speed is measured as ``yolopt bench`` does (the engine's defaults, ``bench_images`` images
+    repeated for at least ``bench_seconds`` per run, FP32 and the result alternating; the report says how).
     """
     say = log or (lambda s: print(s, file=sys.stderr))
     _check_args(backend, precision, max_drop, val, data)
@@ -150,10 +156,10 @@ def quantize(
     # OpenVINO runs an fp16/bf16 file at that inference precision (as predict does by the file's metadata);
     # INT8 runs its float parts at fp32, and an ONNX file carries its precision in its tensors.
     run_precision = precision if backend == "openvino" and precision != "int8" else "fp32"
-    bench_paths = spread(calib_paths or (_image_list(data) if data is not None else []), bench_images)
+    bench_paths = spread(calib_paths or (image_list(data) if data is not None else []), bench_images)
     rep = build_report(baseline=baseline, quantized=made.path, backend=backend, precision=precision,
                        run_precision=run_precision, score=score, base_map=base_map, base_metrics=base_metrics,
-                       after=made.scored, bench_paths=bench_paths if bench else [], batch=batch, imgsz=imgsz,
+                       after=made.scored, bench_paths=bench_paths if bench else [], imgsz=imgsz, bench_seconds=bench_seconds,
                        float_layers=made.float_layers, notes=notes, accuracy=made.accuracy, say=say)
     rep["calibration"] = {"data": str(data), "images": len(calib)}
     rep["seconds"] = round(time.perf_counter() - t_start, 1)
@@ -171,7 +177,3 @@ def quantize(
     return QuantizeResult(made.path, baseline, precision, backend, rep, files, notes)
 
 
-def _image_list(data: Any) -> list[Path]:
-    from .calibration import _paths
-
-    return _paths(data)

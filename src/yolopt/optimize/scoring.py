@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends import registry
 from .errors import QuantizeError
 
 
@@ -27,8 +28,7 @@ def detector(model: str | Path, backend: str, precision: str = "fp32", **kw: Any
     """A Detector for an exported file; the OpenVINO inference precision is set, ONNX files carry theirs."""
     from ..detector import Detector
 
-    opts = {"precision": precision} if backend == "openvino" else {}
-    return Detector(str(model), backend, **kw, **opts)
+    return Detector(str(model), backend, **kw, precision=precision if registry.get(backend).precision_option else None)
 
 
 class Scorer:

@@ -10,9 +10,7 @@ from typing import Any
 
 import torch
 
-from ..bench.runner import image_paths
-from ..data.decode import read_image
-from ..data.letterbox import letterbox_chw
+from ..data.inputs import image_files, load_input
 from ..detector import Detector
 from ..engine import BatchEngine, StageTimes
 from ..io.sinks import JsonlSink
@@ -84,7 +82,7 @@ def profile(
     layer_repeats: int = 5,
 ) -> ProfileReport:
     """Run the pipeline twice over the images (serial, then pipelined) and the network alone per layer."""
-    paths = image_paths(list(sources))[:limit]
+    paths = image_files(sources)[:limit]
     if not paths:
         raise ValueError("no images found to profile")
     out = Path(save_dir)
@@ -95,17 +93,18 @@ def profile(
 
     serial_wall_ms, serial_ms = _serial_pass(det, paths, batch, out / "predictions.jsonl")
 
-    det.times = StageTimes()
+    times = StageTimes()
+    engine = det.engine(batch, times)
     mon = SystemMonitor().start()
     t0 = time.perf_counter()
-    n = sum(1 for _ in det.predict(paths, batch=batch))
+    n = sum(1 for _ in engine.run(paths))
     wall = time.perf_counter() - t0
     mon.stop()
     pipeline = {
         "wall_s": round(wall, 3), "img_s": round(n / wall, 2), "wall_ms_per_image": round(1000 * wall / n, 3),
-        "stage_ms": {k: round(v, 3) for k, v in det.times.per_image_ms().items()},
+        "stage_ms": {k: round(v, 3) for k, v in times.per_image_ms().items()},
         "queues": [{"name": q.name, "full_s": round(q.full_s, 3), "empty_s": round(q.empty_s, 3), "items": q.items}
-                   for q in det.last_queue_stats],
+                   for q in engine.queue_stats],
     }
     system = mon.summary()
 
@@ -113,11 +112,11 @@ def profile(
     trace = out / "trace.json"
     net = getattr(det.backend, "net", None)
     if isinstance(net, torch.nn.Module):
-        x = torch.from_numpy(letterbox_chw(read_image(paths[0]), imgsz)[0])[None].float() / 255
+        x = torch.from_numpy(load_input(paths[0], imgsz).chw)[None].float() / 255
         x = x.to(next(net.parameters()).dtype).contiguous(memory_format=torch.channels_last)
         layers, ops = torch_layers(net, x, layer_repeats, trace)
     elif det.backend.name == "openvino":
-        x = letterbox_chw(read_image(paths[0]), imgsz)[0][None]
+        x = load_input(paths[0], imgsz).chw[None]
         layers = openvino_layers(det.backend.compile(x.shape, PERF_COUNT=True), x, layer_repeats)
 
     findings = diagnose(serial_ms, pipeline, system, batch, workers, backend, conf, max_det)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..data.decode import DecodeError, decode_bytes
+from ..data.decode import DecodeError
+from ..data.inputs import load_input
 from ..data.sources import Item
-from ..engine import PredictConfig, Prepared, prepare
+from ..engine import PredictConfig, Prepared
 from ..results import Detections
 
 # Leading bytes of the formats OpenCV decodes; anything else is answered 415 before any decoding is tried.
@@ -100,10 +101,10 @@ def check_image_bytes(data: bytes, name: str) -> None:
 def prepare_bytes(data: bytes, imgsz: int, name: str = "<body>") -> Prepared:
     """Decode and letterbox one request body exactly as ``yolopt predict`` does a file (runs in a worker thread)."""
     try:
-        img = decode_bytes(data, name)
+        inp = load_input(data, imgsz, name=name)
     except DecodeError as e:
         return Prepared(Item(0, name), error=str(e))
-    return prepare(Item(0, name, image=img), imgsz)
+    return Prepared(Item(0, name), inp.chw, inp.info)
 
 
 def response_body(det: Detections, **extra: object) -> dict:
