@@ -80,10 +80,9 @@ def save(result: Any, save_dir: str | Path, plots: bool = True) -> dict[str, Pat
 
 def plot_pr_curve(m: CocoMetrics, path: str | Path, title: str = "") -> Path:
     """PR curves (pycocotools' 101-point interpolated precision): per class and mean, IoU .50 and .50:.95."""
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise ImportError(f"matplotlib is needed for the PR curve: pip install 'yolopt[eval]' ({e})") from e
+    from ..optional import require
+
+    matplotlib = require("matplotlib", "yolopt[eval]", "the PR curve")
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt

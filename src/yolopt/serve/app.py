@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..engine import PredictConfig
-from . import require
+from ..optional import require
 from .batcher import DynamicBatcher
 from .bodies import read_detect_request
 from .metrics import ServeMetrics
@@ -113,7 +113,7 @@ class ServerState:
 
 def create_app(cfg: ServeConfig, on_load_failure: Callable[[], None] | None = None) -> Any:
     """A Starlette app serving ``cfg.model``; the model loads in the background after startup."""
-    require("starlette", "serve")
+    require("starlette", "yolopt[serve]")
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response

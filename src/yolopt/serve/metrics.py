@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import require
+from ..optional import require
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 7.5, 10.0, 20.0, 60.0)
 _BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128)
@@ -12,7 +12,7 @@ class ServeMetrics:
     """The collectors the server updates: requests by status, latency, queue time, batch size, depth, inference."""
 
     def __init__(self) -> None:
-        prom = require("prometheus_client", "serve")
+        prom = require("prometheus_client", "yolopt[serve]")
         self._prom = prom
         self.registry = prom.CollectorRegistry(auto_describe=True)
         r = self.registry

@@ -37,7 +37,7 @@ from ..backends.base import cpu_streams
 from ..engine import PredictConfig, prepare
 from ..engine.predictor import detect_prepared
 from ..results import Detections
-from . import require
+from ..optional import require
 
 _VIDEO_ERROR = "video inputs are not supported by the Ray Data path (use yolopt predict)"
 
@@ -126,8 +126,8 @@ def predict_dataset(sources: Iterable[str | Path], model: str = "yolov8n", backe
                     config: PredictConfig | None = None, batch_size: int = 8, actors: int | None = None,
                     threads: int | None = None) -> Any:
     """A lazy Ray Dataset of detection rows (one per input, in input order); see :func:`predict_folder`."""
-    ray = require("ray", "ray")
-    require("ray.data", "ray")
+    ray = require("ray", "yolopt[ray]")
+    require("ray.data", "yolopt[ray]")
     if not ray.is_initialized():
         ray.init()
     threads = threads or cpu_streams()[1]  # what each of yolopt predict's calls uses here: see the module docstring
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", "-o")
     ap.add_argument("--address", help="Ray cluster address (default: start a local one).")
     a = ap.parse_args(argv)
-    ray = require("ray", "ray")
+    ray = require("ray", "yolopt[ray]")
     ray.init(address=a.address, log_to_driver=False)
     classes = [int(c) for c in a.classes.split(",") if c] if a.classes else None
     s = predict_folder(a.sources, a.out, a.fmt, a.model, a.backend, a.imgsz, a.conf, a.iou, a.max_det, classes,

@@ -24,11 +24,11 @@ import numpy as np
 
 from ..backends.base import cpu_streams
 from ..engine import PredictConfig, Prepared
-from . import require
+from ..optional import require
 from .bodies import read_detect_request
 from .protocol import ServeError, detections_from_raw, parse_params, prepare_bytes, response_body
 
-serve = require("ray.serve", "ray")
+serve = require("ray.serve", "yolopt[ray]")
 
 
 @serve.deployment(name="yolopt")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 
-from . import require
+from ..optional import require
 from .app import ServeConfig, create_app
 
 
 def run_server(cfg: ServeConfig) -> int:
     """Serve until SIGTERM/SIGINT; the exit code is 1 when the model could not be loaded, else 0."""
-    uvicorn = require("uvicorn", "serve")
+    uvicorn = require("uvicorn", "yolopt[serve]")
     logging.basicConfig(level=cfg.log_level.upper(), format="%(levelname)s:     %(message)s")
     server: object = None
 
