@@ -11,12 +11,11 @@ _libc: ctypes.CDLL | None | bool = None
 def trim() -> bool:
     """Return the free memory of every glibc heap to the OS (``malloc_trim(0)``); a no-op off glibc.
 
-    Decoded images and raw outputs (~1–2 MB each) are allocated and freed by several threads; glibc keeps
-    what they free in per-thread heaps that fragment and rarely shrink on their own. Measured on 2,500
-    predicted COCO images (torch, batch 8): RSS rose 719 → 931 MB without trimming. Pinning glibc's mmap
-    threshold instead bounded it too, but made every large torch activation a fresh mapping: end to end
-    fell from 36 to 16 img/s with 61 ms/image of system time. A trim every few dozen images costs well
-    under a millisecond.
+    Decoded images and raw outputs (megabytes each) are allocated and freed by several threads; glibc keeps
+    what they free in per-thread heaps that fragment and rarely shrink on their own, so RSS creeps up over a
+    long run without trimming. Pinning glibc's mmap threshold instead bounded it too, but made every large torch
+    activation a fresh mapping and more than halved throughput. A trim every few dozen images costs well under
+    a millisecond (figures in BENCHMARKS.md, "Why the code is the way it is").
     """
     global _libc
     if _libc is None:

@@ -16,7 +16,7 @@ def to_openvino_model(source: str | Path | YoloModel, imgsz: int | None = None, 
     """An ``openvino.Model`` from an ``.onnx`` file, or from a model through our ONNX graph.
 
     PyTorch goes through ONNX rather than OpenVINO's PyTorch frontend: same graph as the ONNX export, and
-    about 10x faster to convert (2 s against 22 s for YOLOv8n here).
+    about ten times faster to convert (BENCHMARKS.md, "Why the code is the way it is").
     """
     ov = require("openvino", "yolopt[openvino]", "OpenVINO export")
     onnx = require("onnx", "yolopt[onnx]", "OpenVINO export")

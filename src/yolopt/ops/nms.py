@@ -1,8 +1,8 @@
 """Class-aware non-maximum suppression, exact greedy semantics, without a Python loop over boxes.
 
 NumPy rather than torch: it runs single-threaded beside the inference runtime's threads, where torch's
-OpenMP pool would spin against them (measured: NMS took 7–10 ms/image inside the pipelined engine with
-torch ops, 0.6 ms alone).
+OpenMP pool would spin against them (torch NMS was an order of magnitude slower inside the pipelined
+engine than alone; figures in BENCHMARKS.md, "Why the code is the way it is").
 """
 
 from __future__ import annotations
