@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 
-
-def test_bench_compares_models_and_backends_with_map(data_dir, gt_path, tmp_path):
+def test_bench_compares_models_and_backends_with_map(cli, data_dir, gt_path, tmp_path):
     from yolopt.export import cached_export
 
     images = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:12]
     onnx = cached_export("yolov8n", "onnx")
-    res = subprocess.run([*YOLOPT, "bench", *map(str, images), "--model", "yolov8n", "--model", str(onnx),
-                          "--backends", "auto", "--batches", "1,4", "--annotations", str(gt_path),
-                          "--save-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    res = cli("bench", *images, "--model", "yolov8n", "--model", onnx, "--backends", "auto", "--batches", "1,4",
+              "--annotations", gt_path, "--save-dir", tmp_path)
     assert res.returncode == 0, res.stderr
     rows = json.loads((tmp_path / "bench.json").read_text())["results"]
     assert [(r["model"], r["backend"], r["batch"]) for r in rows] == [
@@ -38,9 +33,9 @@ def test_bench_compares_models_and_backends_with_map(data_dir, gt_path, tmp_path
     assert "onnxruntime" in res.stdout and "e2e img/s" in res.stdout
 
 
-def test_bench_skips_what_a_backend_cannot_run_and_fails_when_nothing_ran(data_dir, tmp_path):
+def test_bench_skips_what_a_backend_cannot_run_and_fails_when_nothing_ran(cli, data_dir, tmp_path):
     images = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:2]
-    res = subprocess.run([*YOLOPT, "bench", *map(str, images), "--backends", "onnxruntime", "--precisions", "bf16",
-                          "--batches", "1", "--save-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    res = cli("bench", *images, "--backends", "onnxruntime", "--precisions", "bf16", "--batches", "1",
+              "--save-dir", tmp_path)
     assert res.returncode == 2
     assert "onnxruntime bf16: skipped" in res.stderr and "no backend and precision combination ran" in res.stderr

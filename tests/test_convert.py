@@ -6,29 +6,24 @@ import contextlib
 import gzip
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import CliResult
 
 from yolopt.data.coco_ids import COCO80_TO_91
 from yolopt.eval import val
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def converted(data_dir: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+def converted(cli, data_dir: Path, tmp_path_factory) -> tuple[Path, CliResult]:
     """coco-val converted to a YOLO dataset with the CLI."""
     out = tmp_path_factory.mktemp("yolo") / "coco-val-yolo"
-    res = run("data", "convert", str(data_dir / "coco-val"), "--out", str(out))
+    res = cli("data", "convert", str(data_dir / "coco-val"), "--out", str(out))
     assert res.returncode == 0, res.stderr
     return out, res
 
@@ -80,11 +75,11 @@ def test_coco_to_yolo_layout_and_boxes(converted, gt_path):
     assert cv2.imread(str(img)) is not None
 
 
-def test_yolo_val_equals_same_labels_scored_as_coco(converted, gt_path, ref_path, tmp_path):
+def test_yolo_val_equals_same_labels_scored_as_coco(cli, converted, gt_path, ref_path, tmp_path):
     """data.yaml evaluation == pycocotools on a COCO JSON built here, independently, from the same txt labels."""
     out, _ = converted
     preds = _reference(ref_path)
-    res = run("val", str(out / "data.yaml"), "--predictions", str(ref_path), "--save-dir", str(tmp_path))
+    res = cli("val", str(out / "data.yaml"), "--predictions", str(ref_path), "--save-dir", str(tmp_path))
     assert res.returncode == 0, res.stderr
     yolo = json.loads((tmp_path / "metrics.json").read_text())
 
@@ -105,17 +100,17 @@ def test_yolo_val_equals_same_labels_scored_as_coco(converted, gt_path, ref_path
 
     # The same labels converted back by yolopt and evaluated through the COCO route agree too.
     back = tmp_path / "back.json"
-    res = run("data", "convert", str(out / "data.yaml"), "--out", str(back))
+    res = cli("data", "convert", str(out / "data.yaml"), "--out", str(back))
     assert res.returncode == 0, res.stderr
     coco = val(back, predictions=ref_path, images=gt_path.parents[1] / "images")
     assert coco.metrics.map50_95 == pytest.approx(yolo["map50_95"], abs=5e-4)
     assert coco.metrics.map50 == pytest.approx(yolo["map50"], abs=5e-4)
 
 
-def test_round_trip_keeps_ids_and_boxes(converted, gt_path, tmp_path):
+def test_round_trip_keeps_ids_and_boxes(cli, converted, gt_path, tmp_path):
     out, _ = converted
     back = tmp_path / "back.json"
-    assert run("data", "convert", str(out), "--out", str(back)).returncode == 0
+    assert cli("data", "convert", str(out), "--out", str(back)).returncode == 0
     orig = json.loads(gt_path.read_text())
     new = json.loads(back.read_text())
     assert sorted(im["id"] for im in new["images"]) == sorted(im["id"] for im in orig["images"])

@@ -6,8 +6,6 @@ import contextlib
 import gzip
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +14,8 @@ from yolopt.data.convert import coco_to_yolo
 from yolopt.data.datasets import DatasetError, load_dataset
 from yolopt.eval import val
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 IMAGES = ["000000000139.jpg", "000000000802.jpg", "000000058636.jpg", "000000397133.jpg"]  # 58636 has no objects
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture()
@@ -72,10 +66,10 @@ def _stats(gt: dict, preds: list[dict], img_ids: list[int]) -> list[float]:
 # ------------------------------------------------------------------------------------------------ COCO
 
 
-def test_malformed_json_names_the_file(coco_ds, ref_preds):
+def test_malformed_json_names_the_file(cli, coco_ds, ref_preds):
     ann = coco_ds / "annotations" / "instances_val.json"
     ann.write_text(ann.read_text()[:5000])
-    res = run("val", str(coco_ds), "--predictions", str(ref_preds), "--save-dir", str(coco_ds / "out"))
+    res = cli("val", str(coco_ds), "--predictions", str(ref_preds), "--save-dir", str(coco_ds / "out"))
     assert res.returncode == 2
     assert str(ann) in res.stderr and "malformed JSON at line 1" in res.stderr and "Traceback" not in res.stderr
 
@@ -120,8 +114,8 @@ def test_no_images_at_all_is_an_error(coco_ds):
         load_dataset(coco_ds)
 
 
-def test_categories_the_model_lacks_name_the_json(coco_ds, data_dir):
-    res = run("val", str(coco_ds), "--model", str(data_dir / "weights" / "yolov8n-nc3-random.pt"),
+def test_categories_the_model_lacks_name_the_json(cli, coco_ds, data_dir):
+    res = cli("val", str(coco_ds), "--model", str(data_dir / "weights" / "yolov8n-nc3-random.pt"),
               "--save-dir", str(coco_ds / "out"))
     assert res.returncode == 2 and "instances_val.json" in res.stderr
     assert "not among the model's 3 classes" in res.stderr and "Traceback" not in res.stderr
@@ -130,8 +124,8 @@ def test_categories_the_model_lacks_name_the_json(coco_ds, data_dir):
 # ------------------------------------------------------------------------------------------------ YOLO
 
 
-def test_label_class_beyond_model_classes_names_the_label_file(yolo_ds, data_dir):
-    res = run("val", str(yolo_ds / "data.yaml"), "--model", str(data_dir / "weights" / "yolov8n-nc3-random.pt"),
+def test_label_class_beyond_model_classes_names_the_label_file(cli, yolo_ds, data_dir):
+    res = cli("val", str(yolo_ds / "data.yaml"), "--model", str(data_dir / "weights" / "yolov8n-nc3-random.pt"),
               "--save-dir", str(yolo_ds / "out"))
     assert res.returncode == 2, res.stderr
     assert "labels/val/0000000" in res.stderr and ".txt: class" in res.stderr

@@ -6,8 +6,6 @@ import contextlib
 import gzip
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,6 @@ from yolopt.data.datasets import DatasetError
 from yolopt.eval import evaluate, load_predictions, make_scorer
 from yolopt.results import Detections
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 # Published with the reference file (shared/data/README.md, section 5): Ultralytics predictions scored by pycocotools.
 REF_AP = {"map50_95": 0.3932, "map50": 0.5532, "map75": 0.415,
           "map_small": 0.216, "map_medium": 0.471, "map_large": 0.560}
@@ -50,12 +47,9 @@ def _pycocotools(gt_path: Path, preds: list[dict], cat_ids: list[int] | None = N
     return ev
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, *args], capture_output=True, text=True, timeout=600)
 
-
-def test_cli_scores_reference_predictions_as_published(gt_path, ref_path, tmp_path):
-    res = run("val", str(gt_path.parents[1]), "--predictions", str(ref_path), "--save-dir", str(tmp_path))
+def test_cli_scores_reference_predictions_as_published(cli, gt_path, ref_path, tmp_path):
+    res = cli("val", str(gt_path.parents[1]), "--predictions", str(ref_path), "--save-dir", str(tmp_path))
     assert res.returncode == 0, res.stderr
     line = next(ln for ln in res.stdout.splitlines() if ln.strip().startswith("AP50-95"))
     fields = line.split()
@@ -138,12 +132,12 @@ def test_predictions_for_unknown_images_are_dropped_with_a_warning(gt_path, ref_
     assert len(warnings) == 1 and str(path) in warnings[0] and "999999999" in warnings[0]
 
 
-def test_malformed_predictions_name_the_file(gt_path, tmp_path):
+def test_malformed_predictions_name_the_file(cli, gt_path, tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text('[{"image_id": 139, "category_id": 1, "bbox": [1, 2, 3')
     with pytest.raises(DatasetError, match="broken.json.*malformed JSON"):
         load_predictions(bad)
-    res = run("val", str(gt_path.parents[1]), "--predictions", str(bad), "--save-dir", str(tmp_path / "out"))
+    res = cli("val", str(gt_path.parents[1]), "--predictions", str(bad), "--save-dir", str(tmp_path / "out"))
     assert res.returncode == 2 and "broken.json" in res.stderr and "Traceback" not in res.stderr
     wrong = tmp_path / "wrong.json"
     wrong.write_text('[{"image_id": 139, "bbox": [1, 2, 3, 4], "score": 0.5}]')

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -136,14 +134,12 @@ def test_cached_export_is_keyed_by_weights_and_options(tmp_path, monkeypatch, yo
     assert weights_digest(other) != weights_digest(load_model(yolov8n_pt))
 
 
-def test_export_cli(tmp_path, data_dir):
+def test_export_cli(cli, tmp_path, data_dir):
     out = tmp_path / "cli.onnx"
-    res = subprocess.run([sys.executable, "-m", "yolopt.cli", "export", "--model", str(data_dir / "weights" / "yolov8n.pt"),
-                          "--format", "onnx", "--out", str(out), "--imgsz", "320"],
-                         capture_output=True, text=True, timeout=600)
+    res = cli("export", "--model", data_dir / "weights" / "yolov8n.pt", "--format", "onnx", "--out", out,
+              "--imgsz", "320")
     assert res.returncode == 0, res.stderr
     assert str(out) in res.stdout
     assert Detector(out).backend.metadata["imgsz"] == "320"
-    bad = subprocess.run([sys.executable, "-m", "yolopt.cli", "export", "--format", "tflite", "--out", str(tmp_path / "x")],
-                         capture_output=True, text=True, timeout=600)
+    bad = cli("export", "--format", "nosuch", "--out", tmp_path / "x")
     assert bad.returncode == 2 and "unknown export format" in bad.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +12,13 @@ import pytest
 
 from yolopt.ops.boxes import box_iou
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
-
-def test_predict_reproduces_reference_detections(data_dir, yolov8n_pt):
+def test_predict_reproduces_reference_detections(cli, data_dir, yolov8n_pt):
     ref = json.loads((data_dir / "reference" / "yolov8n_detections.json").read_text())
     samples = [str(data_dir / "samples" / name) for name in sorted(ref)]
-    res = run("predict", *samples, "--model", str(yolov8n_pt), "--conf", "0.25", "--iou", "0.7")
+    res = cli("predict", *samples, "--model", str(yolov8n_pt), "--conf", "0.25", "--iou", "0.7")
     assert res.returncode == 0, res.stderr
     records = [json.loads(line) for line in res.stdout.splitlines()]
     assert [Path(r["source"]).name for r in records] == sorted(ref)
@@ -42,18 +36,18 @@ def test_predict_reproduces_reference_detections(data_dir, yolov8n_pt):
             assert abs(d["score"] - theirs[j]["conf"]) <= 1e-3
 
 
-def test_predict_without_arguments_uses_bundled_model_and_samples():
-    res = run("predict")
+def test_predict_without_arguments_uses_bundled_model_and_samples(cli):
+    res = cli("predict")
     assert res.returncode == 0, res.stderr
     records = [json.loads(line) for line in res.stdout.splitlines()]
     assert len(records) == 3 and all(r["detections"] for r in records)
     assert "3 ok, 0 failed" in res.stderr
 
 
-def test_output_formats_and_drawing(data_dir, tmp_path):
+def test_output_formats_and_drawing(cli, data_dir, tmp_path):
     samples = data_dir / "samples"
     images = [str(p) for p in sorted(samples.glob("*.jpg"))]
-    res = run("predict", *images, "--format", "coco", "--out", str(tmp_path / "dets.json"), "--classes", "0,2",
+    res = cli("predict", *images, "--format", "coco", "--out", str(tmp_path / "dets.json"), "--classes", "0,2",
               "--save-images", str(tmp_path / "drawn"))
     assert res.returncode == 0, res.stderr
     coco = json.loads((tmp_path / "dets.json").read_text())
@@ -62,12 +56,12 @@ def test_output_formats_and_drawing(data_dir, tmp_path):
     assert all(len(d["bbox"]) == 4 and d["bbox"][2] > 0 for d in coco)
     assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == sorted(Path(p).name for p in images)
 
-    res = run("predict", str(samples / "*.jpg"), "--format", "csv", "--out", str(tmp_path / "d.csv"))
+    res = cli("predict", str(samples / "*.jpg"), "--format", "csv", "--out", str(tmp_path / "d.csv"))
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(open(tmp_path / "d.csv")))
     assert len({r["source"] for r in rows}) == 3 and all(r["class_name"] for r in rows)
 
-    res = run("predict", str(samples), "--format", "yolo", "--out", str(tmp_path / "labels"), "--batch", "1")
+    res = cli("predict", str(samples), "--format", "yolo", "--out", str(tmp_path / "labels"), "--batch", "1")
     assert res.returncode == 0, res.stderr
     label = (tmp_path / "labels" / "000000184324.txt").read_text().splitlines()
     vals = np.array([[float(v) for v in line.split()] for line in label])
@@ -91,7 +85,7 @@ def test_video_frames_have_index_and_timestamp(data_dir):
     assert all(r.shape == (432, 768) for r in out)
 
 
-def test_bad_inputs_are_reported_and_the_job_finishes(data_dir, tmp_path):
+def test_bad_inputs_are_reported_and_the_job_finishes(cli, data_dir, tmp_path):
     good = tmp_path / "good.jpg"
     shutil.copy(data_dir / "samples" / "000000397133.jpg", good)
     (tmp_path / "empty.jpg").write_bytes(b"")
@@ -103,7 +97,7 @@ def test_bad_inputs_are_reported_and_the_job_finishes(data_dir, tmp_path):
     missing = tmp_path / "missing.jpg"
     inputs = [str(good), str(tmp_path / "empty.jpg"), str(tmp_path / "truncated.jpg"), str(tmp_path / "corrupt.png"),
               str(tmp_path / "notes.txt.jpg"), str(tmp_path / "broken.mp4"), str(missing), str(tmp_path / "*.gif")]
-    res = run("predict", *inputs, "--batch", "4")
+    res = cli("predict", *inputs, "--batch", "4")
     assert res.returncode == 1
     records = [json.loads(line) for line in res.stdout.splitlines()]
     by_source = {r["source"]: r for r in records}
@@ -122,20 +116,20 @@ def test_bad_inputs_are_reported_and_the_job_finishes(data_dir, tmp_path):
         assert r["error"] in res.stderr
 
 
-def test_invalid_options_fail_clearly(data_dir):
-    res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--imgsz", "650")
+def test_invalid_options_fail_clearly(cli, data_dir):
+    res = cli("predict", str(data_dir / "samples" / "000000397133.jpg"), "--imgsz", "650")
     assert res.returncode == 2 and "multiple of 32" in res.stderr
-    res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--classes", "0,99")
+    res = cli("predict", str(data_dir / "samples" / "000000397133.jpg"), "--classes", "0,99")
     assert res.returncode == 2 and "99" in res.stderr
-    res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--batch", "lots")
+    res = cli("predict", str(data_dir / "samples" / "000000397133.jpg"), "--batch", "lots")
     assert res.returncode == 2 and "'auto'" in res.stderr
-    res = run("predict", str(data_dir / "samples" / "000000397133.jpg"), "--backend", "onnxruntime",
+    res = cli("predict", str(data_dir / "samples" / "000000397133.jpg"), "--backend", "onnxruntime",
               "--precision", "bf16")
     assert res.returncode == 2 and "bf16" in res.stderr
 
 
-def test_batch_auto_and_precision_options(data_dir):
-    res = run("predict", str(data_dir / "samples" / "*.jpg"), "--batch", "auto", "--imgsz", "320", "--precision", "bf16",
+def test_batch_auto_and_precision_options(cli, data_dir):
+    res = cli("predict", str(data_dir / "samples" / "*.jpg"), "--batch", "auto", "--imgsz", "320", "--precision", "bf16",
               "--threads", "1")
     assert res.returncode == 0, res.stderr
     assert "batch auto: " in res.stderr and "3 ok, 0 failed" in res.stderr

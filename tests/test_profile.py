@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -15,9 +13,8 @@ from yolopt.profile import profile
 
 
 @pytest.mark.slow
-def test_default_run_accounts_for_wall_time_and_times_every_conv(data_dir, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "yolopt.cli", "profile", str(data_dir / "coco-val" / "images"),
-                          "--limit", "24", "--save-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+def test_default_run_accounts_for_wall_time_and_times_every_conv(cli, data_dir, tmp_path):
+    res = cli("profile", data_dir / "coco-val" / "images", "--limit", "24", "--save-dir", tmp_path)
     assert res.returncode == 0, res.stderr
     rep = json.loads((tmp_path / "profile.json").read_text())
     stages = rep["serial_ms"]

@@ -117,10 +117,9 @@ def samples(data_dir) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def predicted(samples) -> dict[str, dict]:
+def predicted(cli, samples) -> dict[str, dict]:
     """What ``yolopt predict`` writes for the three samples (the reference the server must equal)."""
-    res = subprocess.run([*YOLOPT, "predict", *map(str, samples), "--no-progress"], capture_output=True, text=True,
-                         timeout=300)
+    res = cli("predict", *samples, "--no-progress")
     assert res.returncode == 0, res.stderr
     return {Path(r["source"]).name: r for r in map(json.loads, res.stdout.splitlines())}
 

@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import CliResult
 
 from yolopt.eval import val
 
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 # The peer (Ultralytics 8.4.190 predict, batch 1, conf 0.001, iou 0.7, max_det 300) + pycocotools on coco-val
 # scores 0.3932 / 0.5532 (shared/data/README.md, section 4); yolopt must not fall short of it.
 MIN_MAP50_95, MIN_MAP50 = 0.3925, 0.552
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, *args], capture_output=True, text=True, timeout=900)
-
 
 @pytest.fixture(scope="module")
-def batch1(data_dir: Path, yolov8n_pt: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, float]:
+def batch1(cli, data_dir: Path, yolov8n_pt: Path, tmp_path_factory) -> tuple[Path, CliResult, float]:
     """One full CLI run at batch 1; later tests compare other batch sizes with it."""
     out = tmp_path_factory.mktemp("val-b1")
     t0 = time.perf_counter()
-    res = run("val", str(data_dir / "coco-val"), "--model", str(yolov8n_pt), "--batch", "1", "--save-dir", str(out))
+    res = cli("val", str(data_dir / "coco-val"), "--model", str(yolov8n_pt), "--batch", "1", "--save-dir", str(out))
     assert res.returncode == 0, res.stderr
     return out, res, time.perf_counter() - t0
 
@@ -61,7 +56,7 @@ def test_batch_size_changes_nothing(batch1, data_dir, yolov8n_pt, batch):
     assert res.metrics.map50_95 >= MIN_MAP50_95 and res.metrics.map50 >= MIN_MAP50
 
 
-def test_val_scores_what_predict_writes(data_dir, yolov8n_pt, tmp_path):
+def test_val_scores_what_predict_writes(cli, data_dir, yolov8n_pt, tmp_path):
     """val's predictions equal `yolopt predict --format coco` at the same thresholds, and scoring that file
     with --predictions gives val's figures."""
     gt = json.loads((data_dir / "coco-val" / "annotations" / "instances_val2017_subset.json").read_text())
@@ -76,7 +71,7 @@ def test_val_scores_what_predict_writes(data_dir, yolov8n_pt, tmp_path):
     assert res.metrics.images == 3 and res.metrics.map50 > 0.5
     dets = tmp_path / "dets.json"
     samples = [str(data_dir / "samples" / n) for n in sorted(names)]
-    p = run("predict", *samples, "--model", str(yolov8n_pt), "--conf", "0.001", "--format", "coco", "--out", str(dets))
+    p = cli("predict", *samples, "--model", str(yolov8n_pt), "--conf", "0.001", "--format", "coco", "--out", str(dets))
     assert p.returncode == 0, p.stderr
 
     def key(d: dict) -> tuple:
