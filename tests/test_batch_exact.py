@@ -1,4 +1,8 @@
-"""The project's core promise: an image's detections never depend on how images were batched."""
+"""The project's core promise: an image's detections never depend on how images were batched.
+
+The torch backend runs every image as its own network call, so batching cannot change a single bit: this is
+checked bitwise, on 48 images of mixed letterboxed shapes (batches mix shapes only by bucketing them).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import random
 import numpy as np
 import pytest
 
-from yolopt import Detector
+from yolopt import Detections, Detector
+from yolopt.data.letterbox import letterbox_shape
 
 
 @pytest.fixture(scope="module")
@@ -16,31 +21,25 @@ def images(data_dir):
         (data_dir / "coco-val-extra" / "images").glob("*.jpg")
     )
     assert len(paths) == 500
-    return paths
+    return paths[::10][:48]  # spread over both sets
 
 
-def _run(det: Detector, paths, batch: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    out = {}
-    for r in det.predict(paths, batch=batch):
-        assert r.ok, r.error
-        out[r.source] = (r.boxes, r.scores, r.class_ids)
+def _run(det: Detector, paths, batch: int) -> dict[str, Detections]:
+    out = {r.source: r.raise_for_error() for r in det.predict(paths, batch=batch)}
     assert len(out) == len(paths)
     return out
 
 
-@pytest.mark.slow
-def test_batch_size_and_order_do_not_change_results(images):
-    det = Detector("yolov8n", conf=0.001, iou=0.7, max_det=300)
+def test_batch_size_and_order_do_not_change_a_bit(images):
+    det = Detector("yolov8n", "torch", conf=0.001, iou=0.7, max_det=300)
     reference = _run(det, images, batch=1)
+    assert len({letterbox_shape(r.shape, 640) for r in reference.values()}) >= 4  # mixed input shapes
+    assert len({len(r) for r in reference.values()}) > 10  # mixed detection counts
     shuffled = list(images)
     random.Random(0).shuffle(shuffled)
-    shapes = {tuple(r[0].shape) for r in reference.values()}
-    assert len(shapes) > 1  # mixed detection counts
-    for label, paths, batch in (("batch 8", images, 8), ("batch 32", images, 32), ("shuffled, batch 8", shuffled, 8)):
+    for label, paths, batch in (("batch 8", images, 8), ("shuffled, batch 5", shuffled, 5)):
         other = _run(det, paths, batch)
-        for src, (boxes, scores, cls) in reference.items():
-            b2, s2, c2 = other[src]
-            assert len(scores) == len(s2), f"{label}: {src} has {len(s2)} detections, {len(scores)} at batch 1"
-            assert (cls == c2).all(), f"{label}: {src} classes differ"
-            assert np.abs(boxes - b2).max(initial=0) <= 1e-3, f"{label}: {src} boxes differ"
-            assert np.abs(scores - s2).max(initial=0) <= 1e-5, f"{label}: {src} scores differ"
+        for src, ref in reference.items():
+            r = other[src]
+            assert np.array_equal(ref.boxes, r.boxes) and np.array_equal(ref.scores, r.scores) and \
+                np.array_equal(ref.class_ids, r.class_ids), f"{label}: {src} differs from batch 1"
