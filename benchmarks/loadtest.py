@@ -6,12 +6,16 @@ One run measures, on the same images:
 2. the server (started here as a subprocess on 127.0.0.1) at each closed-loop concurrency level: img/s,
    p50/p90/p99 latency, answers by status, mean batch size (from /metrics);
 3. overload: closed loop at 2x the saturation concurrency, and open loop at 2x the saturated rate;
-4. optionally (``--rss-requests 10000``) the server's RSS after 1,000 and after N requests.
+4. optionally (``--rss-requests 10000``) the server's RSS after 1,000 and after N requests;
+5. optionally (``--overload-clients 150``) a closed loop of that many clients against the server's own defaults:
+   the share of non-200 answers that are fast 503s, p99 of accepted requests against p50 at the highest
+   ``--levels`` concurrency, and successful img/s against that level's.
 
 Every phase is bounded by a request count and a time limit. Only 127.0.0.1 is ever contacted.
 
     python benchmarks/loadtest.py --limit 100 --levels 1,2,4,8 --seconds 20
     python benchmarks/loadtest.py --limit 100 --levels 2 --no-offline --no-overload --rss-requests 10000
+    python benchmarks/loadtest.py --levels 50 --overload-clients 150 --no-offline --no-overload --server-args=""
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Phase:
     seconds: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies_ok: list[float] = field(default_factory=list, repr=False)
+    latencies_503: list[float] = field(default_factory=list, repr=False)
     mean_batch: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -126,6 +131,8 @@ class Client:
         phase.statuses[status] = phase.statuses.get(status, 0) + 1
         if status == 200:
             phase.latencies_ok.append(dt)
+        elif status == 503:
+            phase.latencies_503.append(dt)
         return retry
 
     async def closed_loop(self, phase: Phase, concurrency: int, max_requests: int, max_seconds: float) -> None:
@@ -204,6 +211,14 @@ async def run(args: argparse.Namespace, images: list[bytes], proc: subprocess.Po
             q = Phase("open 2x rate", f"{2 * best:.1f}/s")  # offered load twice what the server can serve
             await measure(q, client.open_loop(q, 2 * best, args.requests, args.seconds))
             result["overload"] = [asdict_phase(p), asdict_phase(q)]
+        if args.overload_clients:
+            p = Phase("closed clients", args.overload_clients)
+            await measure(p, client.closed_loop(p, args.overload_clients, args.requests, args.seconds))
+            result["clients"] = asdict_phase(p)
+            result["clients"]["fast_503"] = sum(dt < FAST_503_S for dt in p.latencies_503)
+            result["clients"]["ms_503"] = {f"p{q}": float(np.percentile(p.latencies_503, q)) * 1000 if p.latencies_503
+                                           else float("nan") for q in (50, 90, 99)}
+            result["reference"] = asdict_phase(levels[-1])
         if args.rss_requests:
             c = int(sat.concurrency)
             left = args.rss_requests - client.sent
@@ -217,9 +232,13 @@ async def run(args: argparse.Namespace, images: list[bytes], proc: subprocess.Po
         return result
 
 
+FAST_503_S = 1.0  # a 503 within a tenth of the default 10 s deadline is a refusal up front, not a late 504
+
+
 def asdict_phase(p: Phase) -> dict:
     d = asdict(p)
     d.pop("latencies_ok")
+    d.pop("latencies_503")
     d.update(img_s=p.img_s, p50_ms=p.pct(50), p90_ms=p.pct(90), p99_ms=p.pct(99))
     return d
 
@@ -243,6 +262,8 @@ def main() -> None:
                     help="Run the 2x overload phases.")
     ap.add_argument("--rss-requests", type=int, default=0,
                     help="Keep going until this many requests (e.g. 10000) and report RSS after 1,000 and after it.")
+    ap.add_argument("--overload-clients", type=int, default=0,
+                    help="Then a closed loop of this many clients (e.g. 150), judged against the last --levels one.")
     ap.add_argument("--rss-seconds", type=float, default=3600.0, help="Longest time for the RSS phase.")
     ap.add_argument("--retry-cap", type=float, default=0.25, help="Longest wait honoured after a 503 (closed loop).")
     ap.add_argument("--client-timeout", type=float, default=60.0)
@@ -313,6 +334,21 @@ def verdicts(result: dict, offline: list[float]) -> None:
         print(f"{ph['name']}: failures other than 503/504: {sum(bad.values())} "
               f"[{'PASS' if not bad else 'FAIL'}]; p99 {ph['p99_ms']:.0f} ms = {ratio:.2f}x p50 at saturation "
               f"[{'PASS' if ratio < 3 else 'FAIL'} < 3]")
+    if "clients" in result:
+        ph, ref = result["clients"], result["reference"]
+        non_ok = sum(v for k, v in ph["statuses"].items() if k != 200)
+        share = ph["fast_503"] / non_ok if non_ok else 1.0
+        tail = ph["p99_ms"] / ph["p50_ms"]
+        thr = ph["img_s"] / ref["img_s"] if ref["img_s"] else float("nan")
+        print(f"{ph['concurrency']} clients: answers {ph['statuses']}; fast 503s (< {FAST_503_S * 1000:.0f} ms) "
+              f"{ph['fast_503']} of {non_ok} non-200 = {share:.1%} [{'PASS' if share >= 0.9 else 'FAIL'} >= 90%]; "
+              f"503 latency p50 {ph['ms_503']['p50']:.0f} ms, p90 {ph['ms_503']['p90']:.0f} ms, "
+              f"p99 {ph['ms_503']['p99']:.0f} ms")
+        sat_tail = ph["p99_ms"] / ref["p50_ms"]
+        print(f"  accepted p50 {ph['p50_ms']:.0f} ms, p99 {ph['p99_ms']:.0f} ms = {tail:.2f}x its p50 "
+              f"[{'PASS' if tail < 3 else 'FAIL'} < 3], {sat_tail:.2f}x the {ref['concurrency']}-client p50 "
+              f"{ref['p50_ms']:.0f} ms; {ph['img_s']:.2f} img/s = {thr:.2f}x the "
+              f"{ref['concurrency']}-client {ref['img_s']:.2f} img/s [{'PASS' if thr >= 0.9 else 'FAIL'} >= 0.9]")
     if "rss_mb" in result:
         rss = result["rss_mb"]
         first, last = rss.get(1000), rss[max(rss)]

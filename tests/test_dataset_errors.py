@@ -118,7 +118,7 @@ def test_categories_the_model_lacks_name_the_json(cli, coco_ds, data_dir):
     res = cli("val", str(coco_ds), "--model", str(data_dir / "weights" / "yolov8n-nc3-random.pt"),
               "--save-dir", str(coco_ds / "out"))
     assert res.returncode == 2 and "instances_val.json" in res.stderr
-    assert "not among the model's 3 classes" in res.stderr and "Traceback" not in res.stderr
+    assert "class names differ" in res.stderr and "among the model's 3 ('helmet'" in res.stderr and "Traceback" not in res.stderr
 
 
 # ------------------------------------------------------------------------------------------------ YOLO

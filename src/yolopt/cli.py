@@ -10,8 +10,22 @@ from typing import List, Optional
 import typer
 
 from . import __version__
+from .cli_guard import command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fast, exact YOLOv8 object detection.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Fast, exact YOLOv8 object detection."""
+
 
 SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
 
@@ -38,13 +52,13 @@ def _parse_batch(batch: str) -> int | str:
         raise typer.BadParameter(f"--batch takes a positive integer or 'auto', got {batch!r}")
 
 
-@app.command()
+@command(app)
 def version() -> None:
     """Print the yolopt version."""
     typer.echo(__version__)
 
 
-@app.command()
+@command(app)
 def predict(
     sources: List[str] = typer.Argument(None, help="Image files, folders, glob patterns or videos (default: bundled samples)."),
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
@@ -65,8 +79,11 @@ def predict(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output file (directory for yolo); stdout when omitted."),
     save_images: Optional[str] = typer.Option(None, "--save-images", help="Write annotated images/videos to this folder."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip inputs already in the --out JSONL file and append "
+                                "the rest (restart a killed job: nothing lost, nothing twice)."),
 ) -> None:
     """Detect objects in images and videos; results stream out as they are produced."""
+    from .data.sources import pending
     from .detector import Detector
     from .engine import StageTimes
     from .io import open_sink
@@ -74,16 +91,15 @@ def predict(
 
     if not sources:
         sources = [str(SAMPLES)]
-    try:
-        det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
-                       classes=_parse_classes(classes), batch=_parse_batch(batch), workers=workers,
-                       precision=precision, threads=threads)
-        if det.batch == "auto":
-            _err(f"batch auto: {det.resolve_batch()}")
-        sink = open_sink(fmt, out, det.names)
-    except (ValueError, FileNotFoundError, OSError, ImportError) as e:
-        _err(f"error: {e}")
-        raise typer.Exit(2)
+    det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+                   classes=_parse_classes(classes), batch=_parse_batch(batch), workers=workers,
+                   precision=precision, threads=threads)
+    if det.batch == "auto":
+        _err(f"batch auto: {det.resolve_batch()}")
+    sink = open_sink(fmt, out, det.names, resume=resume)
+    done = getattr(sink, "done", set())
+    if done:
+        _err(f"resume: {len(done)} inputs already in {out}, skipping them")
     drawer = AnnotatedWriter(save_images) if save_images else None
     show = sys.stderr.isatty() if progress is None else progress
     failed: list[str] = []
@@ -92,21 +108,27 @@ def predict(
     t0 = time.perf_counter()
     bar = None
     if show:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        bar = Progress(SpinnerColumn(), TextColumn("{task.completed} images"), TextColumn("{task.fields[rate]}"),
-                       TimeElapsedColumn(), transient=True, console=__import__("rich.console").console.Console(stderr=True))
-        task = bar.add_task("predict", total=None, rate="")
+        from .data.sources import count_items
+
+        total = count_items(sources) if not done else None
+        bar = Progress(SpinnerColumn(), BarColumn(), TextColumn("{task.completed}/{task.total} inputs" if total else
+                       "{task.completed} inputs"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                       transient=True, console=Console(stderr=True))
+        task = bar.add_task("predict", total=total, rate="")
         bar.start()
     try:
-        for r in det.predict(sources, keep_images=drawer is not None, times=times):
+        for r in det.predict(pending(sources, done) if done else sources, keep_images=drawer is not None,
+                             times=times):
             n += 1
+            if drawer:
+                r.error = r.error or drawer.write(r)
+                r.image = None
+            sink.write(r)
             if r.error:
                 failed.append(r.error)
-            sink.write(r)
-            if drawer:
-                drawer.write(r)
-                r.image = None
             if bar:
                 bar.update(task, advance=1, rate=f"{n / (time.perf_counter() - t0):.1f} img/s")
     finally:
@@ -116,17 +138,21 @@ def predict(
         if drawer:
             drawer.close()
     dt = time.perf_counter() - t0
-    _err(f"{n} inputs in {dt:.2f}s ({n / dt if dt else 0:.1f} img/s) on {det.backend.name} ({det.backend_reason}): "
-         f"{n - len(failed)} ok, {len(failed)} failed")
-    stage = ", ".join(f"{k} {v:.1f}" for k, v in times.per_image_ms().items() if v)
-    _err(f"per image (ms): {stage}")
+    if n and len(failed) == n:
+        _err(f"{n} inputs in {dt:.2f}s on {det.backend.name} ({det.backend_reason}): all {n} failed")
+    else:
+        _err(f"{n} inputs in {dt:.2f}s ({n / dt if dt else 0:.1f} img/s) on {det.backend.name} "
+             f"({det.backend_reason}): {n - len(failed)} ok, {len(failed)} failed")
+        stage = ", ".join(f"{k} {v:.1f}" for k, v in times.per_image_ms().items() if v)
+        if stage:
+            _err(f"per image (ms): {stage}")
     for msg in failed:
         _err(f"  failed: {msg}")
     if failed:
         raise typer.Exit(1)
 
 
-@app.command()
+@command(app)
 def bench(
     sources: List[str] = typer.Argument(..., help="Image folder(s), files or globs to benchmark on."),
     models: List[str] = typer.Option(["yolov8n"], "--model", "-m", help="Model name or file; repeat it to compare "
@@ -139,6 +165,7 @@ def bench(
     imgsz: int = typer.Option(640, help="Network input long side."),
     workers: Optional[int] = typer.Option(None, help="Decode worker threads."),
     annotations: Optional[str] = typer.Option(None, help="COCO instances JSON: adds mAP (at --conf) per row."),
+    limit: Optional[int] = typer.Option(None, help="Benchmark only the first N images."),
     save_dir: str = typer.Option("runs/bench", "--save-dir", help="Where bench.json/.csv/.md/.png go."),
 ) -> None:
     """Compare backends x batch sizes x precisions: img/s end to end and inference only, latency, RSS, mAP."""
@@ -157,7 +184,7 @@ def bench(
     for model in models:
         try:
             results += run_bench(model, sources, backends.split(","), ints(batches), precisions.split(","), conf,
-                                 imgsz, workers, scorer, log=_err)
+                                 imgsz, workers, scorer, log=_err, limit=limit)
         except (ValueError, FileNotFoundError, ImportError) as e:
             _err(f"error: {model}: {e}")
             raise typer.Exit(2)
@@ -172,11 +199,11 @@ def bench(
     _err("saved " + ", ".join(str(p) for p in paths.values()))
 
 
-@app.command()
+@command(app)
 def profile(
     sources: List[str] = typer.Argument(..., help="Images, folders or globs to run the pipeline over."),
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name or file."),
-    backend: str = typer.Option("torch", help="Inference backend."),
+    backend: str = typer.Option("auto", help="auto (from the model file), torch, onnxruntime, openvino or tensorrt."),
     batch: int = typer.Option(1, help="Batch size."),
     workers: Optional[int] = typer.Option(None, help="Decode worker threads."),
     conf: float = typer.Option(0.25, help="Confidence threshold."),
@@ -190,11 +217,11 @@ def profile(
 
     rep = run_profile(sources, model, backend, batch, workers, conf, max_det, imgsz, limit, save_dir)
     print_report(rep)
-    paths = save(rep, save_dir)
-    _err("saved " + ", ".join(str(p) for p in [*paths.values(), *rep.files.values()] if str(p)))
+    save(rep, save_dir)
+    _err("saved " + ", ".join(dict.fromkeys(str(p) for p in rep.files.values() if str(p))))
 
 
-@app.command()
+@command(app)
 def convert(
     model: str = typer.Argument(..., help="Ultralytics .pt checkpoint (loaded without executing it)."),
     out: str = typer.Option(..., "--out", "-o", help="Output .safetensors path."),
@@ -208,7 +235,7 @@ def convert(
     typer.echo(f"wrote {path} (YOLOv8{m.spec.scale}, {m.spec.nc} classes)")
 
 
-@app.command()
+@command(app)
 def serve(
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
     backend: str = typer.Option("auto", help="auto (from the model file), torch, onnxruntime, openvino or tensorrt."),
@@ -223,6 +250,11 @@ def serve(
     max_queue: int = typer.Option(256, "--max-queue", help="Requests admitted at once; beyond it, 503."),
     timeout_ms: float = typer.Option(10000.0, "--timeout-ms", help="Per-request deadline; past it, 504."),
     max_body_mb: float = typer.Option(20.0, "--max-body-mb", help="Largest request body; beyond it, 413."),
+    max_megapixels: float = typer.Option(100.0, "--max-megapixels", help="Largest image (from its header, before "
+                                         "decoding); beyond it, 413."),
+    header_timeout_s: float = typer.Option(10.0, "--header-timeout-s", help="Seconds a connection has to send "
+                                           "complete request headers; then it is closed."),
+    max_header_kb: int = typer.Option(64, "--max-header-kb", help="Largest request line + headers; beyond it, 400."),
     workers: int = typer.Option(2, help="Decode/letterbox/NMS threads."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request."),
@@ -231,17 +263,13 @@ def serve(
     from .serve.app import ServeConfig
     from .serve.server import run_server
 
-    try:
-        cfg = ServeConfig(model, backend, imgsz, conf, iou, max_det, host, port, max_batch, max_delay_ms, max_queue,
-                          timeout_ms, max_body_mb, workers, log_level, access_log)
-        code = run_server(cfg)
-    except (ImportError, ValueError) as e:  # a missing extra or a bad option, said in one line
-        _err(f"error: {e}")
-        raise typer.Exit(2)
-    raise typer.Exit(code)
+    cfg = ServeConfig(model, backend, imgsz, conf, iou, max_det, host, port, max_batch, max_delay_ms, max_queue,
+                      timeout_ms, max_body_mb, workers, log_level, access_log, max_megapixels, header_timeout_s,
+                      max_header_kb)
+    raise typer.Exit(run_server(cfg))
 
 
-@app.command("export")
+@command(app, "export")
 def export_cmd(
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, openvino or engine (TensorRT)."),
@@ -252,15 +280,11 @@ def export_cmd(
     """Export a model to ONNX, OpenVINO IR or a TensorRT engine (dynamic batch and image size, uint8 RGB input)."""
     from .export import export
 
-    try:
-        path = export(model, fmt, out, half=half, imgsz=imgsz)
-    except (ImportError, RuntimeError, ValueError, FileNotFoundError) as e:
-        _err(f"error: {e}")
-        raise typer.Exit(2)
+    path = export(model, fmt, out, half=half, imgsz=imgsz)
     typer.echo(f"wrote {path}")
 
 
-@app.command("val")
+@command(app, "val")
 def val_cmd(
     data: str = typer.Argument(..., help="COCO dataset (folder or instances JSON) or YOLO dataset (data.yaml or its folder)."),
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
@@ -281,7 +305,6 @@ def val_cmd(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
     """COCO mAP (pycocotools) of a model on a COCO or YOLO dataset, or of saved detections (--predictions)."""
-    from .data.datasets import DatasetError
     from .eval import val
     from .eval.report import format_table
 
@@ -297,9 +320,6 @@ def val_cmd(
         res = val(data, model, predictions=predictions, split=split, images=images, batch=batch, conf=conf, iou=iou,
                   max_det=max_det, imgsz=imgsz, backend=backend, workers=workers, precision=precision, save_dir=save_dir, plots=plots,
                   progress=(lambda n, total: bar.update(task, completed=n, total=total)) if bar else None)
-    except (DatasetError, ImportError, ValueError, OSError) as e:
-        _err(f"error: {e}")
-        raise typer.Exit(2)
     finally:
         if bar:
             bar.stop()
@@ -313,7 +333,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Dataset tools: convert betwee
 app.add_typer(data_app, name="data")
 
 
-@data_app.command("convert")
+@command(data_app, "convert")
 def data_convert(
     src: str = typer.Argument(..., help="COCO dataset (folder or instances JSON) or YOLO dataset (data.yaml or folder)."),
     out: str = typer.Option(..., "--out", "-o", help="COCO to YOLO: output folder; YOLO to COCO: output .json."),
@@ -323,13 +343,8 @@ def data_convert(
 ) -> None:
     """Convert ground truth COCO JSON <-> YOLO txt labels (direction from SRC; crowd regions cannot go to YOLO)."""
     from .data.convert import convert as convert_dataset
-    from .data.datasets import DatasetError
 
-    try:
-        rep = convert_dataset(src, out, split, images, copy_images)
-    except (DatasetError, ImportError, ValueError, OSError) as e:
-        _err(f"error: {e}")
-        raise typer.Exit(2)
+    rep = convert_dataset(src, out, split, images, copy_images)
     for w in rep.warnings:
         _err(f"warning: {w}")
     typer.echo(f"wrote {rep.out}: {rep.images} images, {rep.boxes} boxes, {rep.negatives} images without boxes"
@@ -338,7 +353,7 @@ def data_convert(
 
 from .optimize.cli import quantize_command  # noqa: E402
 
-app.command("quantize")(quantize_command)
+command(app, "quantize")(quantize_command)
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..data.decode import DecodeError
 from ..detector import Detector
+from ..errors import YoloptError
 from .report import markdown_table, print_table, save
 from ..data.inputs import image_files, load_inputs
 from .runner import BenchResult, bench_one
@@ -24,12 +26,19 @@ def run_bench(
     workers: int | None = None,
     scorer: Scorer | None = None,
     log: Callable[[str], None] = lambda s: None,
+    limit: int | None = None,
 ) -> list[BenchResult]:
-    """Benchmark every (backend, precision, batch) combination on the same images."""
-    paths = image_files(sources)
+    """Benchmark every (backend, precision, batch) combination on the same images (the first ``limit``);
+    images that cannot be decoded are left out, each with a log line."""
+    paths, inputs = [], []
+    for p in image_files(sources)[:limit]:
+        try:
+            inputs += load_inputs([p], imgsz)
+            paths.append(p)
+        except DecodeError as e:
+            log(f"skipped: {e}")
     if not paths:
-        raise ValueError("no images found to benchmark")
-    inputs = load_inputs(paths, imgsz)
+        raise YoloptError(f"no decodable images to benchmark in {', '.join(map(str, sources))}")
     results = []
     for backend in backends:
         for precision in precisions:

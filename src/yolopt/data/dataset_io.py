@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import YoloptError
 
-class DatasetError(ValueError):
+
+class DatasetError(YoloptError, ValueError):
     """A dataset that cannot be evaluated; the message names the file and the reason."""
 
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .decode import decode_bytes, read_bytes
+from .decode import MAX_PIXELS, decode_bytes, read_bytes
 from .letterbox import LetterboxInfo, letterbox_chw
 from .sources import expand, is_video
 
@@ -28,7 +28,7 @@ class NetworkInput:
 
 
 def load_input(source: str | Path | bytes | np.ndarray, imgsz: int = 640, stride: int = 32,
-               name: str | None = None, times: Any = None) -> NetworkInput:
+               name: str | None = None, times: Any = None, max_pixels: int | None = MAX_PIXELS) -> NetworkInput:
     """Read (a path), decode (bytes) and letterbox one image; a :class:`~yolopt.data.decode.DecodeError` names it.
 
     An array is taken as an already decoded BGR image. ``times``, if given, gets ``add(stage, seconds)`` for the
@@ -41,7 +41,7 @@ def load_input(source: str | Path | bytes | np.ndarray, imgsz: int = 640, stride
     else:
         data = source if isinstance(source, (bytes, bytearray, memoryview)) else read_bytes(source)
         t_read = time.perf_counter()
-        img = decode_bytes(data, name or (str(source) if isinstance(source, (str, Path)) else "<bytes>"))
+        img = decode_bytes(data, name or (str(source) if isinstance(source, (str, Path)) else "<bytes>"), max_pixels)
         t_decoded = time.perf_counter()
     chw, info = letterbox_chw(img, imgsz, stride)
     if times is not None:

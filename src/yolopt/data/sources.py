@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,31 +28,46 @@ class Item:
     frame: int | None = None
     timestamp: float | None = None
     error: str | None = None
+    decode_s: float = 0.0  # time already spent decoding ``image`` (a video frame), counted as the decode stage
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """Files under ``folder`` in sorted order, streamed directory by directory (no full listing in memory)."""
+def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path | str]:
+    """Media files under ``folder`` in sorted order, streamed directory by directory.
+
+    Each real directory is visited once (``seen`` holds (device, inode) pairs, so symlink loops and links
+    to a parent end); an entry that cannot be examined yields an error string ``"!path: reason"`` and the
+    walk goes on with the next entry.
+    """
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
     except OSError as e:
-        raise OSError(f"{folder}: cannot list directory ({e.strerror or e})") from e
+        yield f"!{folder}: cannot list directory ({e.strerror or e})"
+        return
     for entry in entries:
-        if entry.is_dir(follow_symlinks=True):
-            yield from _walk(Path(entry.path))
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+        except OSError as e:  # ELOOP, EACCES on the entry itself
+            yield f"!{entry.path}: cannot examine ({e.strerror or e})"
+            continue
+        if is_dir:
+            yield from _walk(Path(entry.path), seen)
         elif Path(entry.name).suffix.lower() in IMAGE_EXTS | VIDEO_EXTS:
             yield Path(entry.path)
 
 
 def expand(sources: Iterable[str | Path]) -> Iterator[Path | str]:
-    """Expand folders (recursively, media files only) and glob patterns; yields paths, or error strings."""
+    """Expand folders (recursively, media files only) and glob patterns; yields paths, or error strings
+    ``"!source: reason"`` (one per input that cannot be listed or found)."""
     for src in sources:
         s = str(src)
         p = Path(s)
         if p.is_dir():
-            try:
-                yield from _walk(p)
-            except OSError as e:
-                yield f"!{e}"
+            yield from _walk(p, set())
         elif p.exists() or os.path.lexists(s):
             yield p
         elif glob.has_magic(s):
@@ -62,6 +78,26 @@ def expand(sources: Iterable[str | Path]) -> Iterator[Path | str]:
             yield from files
         else:
             yield f"!{s}: no such file or directory"
+
+
+def error_source(error: str) -> str:
+    """The path an expansion error (``"!path: reason"``) is about."""
+    return error[1:].rsplit(": ", 1)[0] if ": " in error else error[1:]
+
+
+def pending(sources: Iterable[Any], done: set[str]) -> Iterator[Any]:
+    """``sources`` expanded, without the files whose results are already in ``done`` (for ``--resume``).
+
+    Arrays pass through; an entry that fails to expand is passed as its path, so it fails again as before.
+    """
+    for src in sources if not isinstance(sources, (str, Path, np.ndarray)) else [sources]:
+        if isinstance(src, np.ndarray):
+            yield src
+            continue
+        for p in expand([src]):
+            key = error_source(p) if isinstance(p, str) else str(p)
+            if key not in done:
+                yield key if isinstance(p, str) else p
 
 
 def is_video(path: Path) -> bool:
@@ -78,16 +114,36 @@ def video_frames(path: Path, start_index: int) -> Iterator[Item]:
     frame = 0
     try:
         while True:
+            t = time.perf_counter()
             ok, img = cap.read()
             if not ok:
                 break
             ts = frame / fps if fps > 0 else None
-            yield Item(start_index + frame, f"{path}#{frame}", image=img, frame=frame, timestamp=ts)
+            yield Item(start_index + frame, f"{path}#{frame}", image=img, frame=frame, timestamp=ts,
+                       decode_s=time.perf_counter() - t)
             frame += 1
     finally:
         cap.release()
     if frame == 0:
         yield Item(start_index, str(path), error=f"{path}: video has no decodable frames")
+
+
+def count_items(sources: Iterable[Any]) -> int | None:
+    """How many items ``iter_items`` will yield (images, video frames from the container's frame count), for a
+    progress total; None when a video does not say how many frames it has."""
+    total = 0
+    for s in sources if not isinstance(sources, (str, Path, np.ndarray)) else [sources]:
+        for p in [s] if isinstance(s, np.ndarray) else expand([s]):
+            if isinstance(p, Path) and is_video(p):
+                cap = cv2.VideoCapture(str(p))
+                frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 1
+                cap.release()
+                if frames <= 0:
+                    return None
+                total += frames
+            else:
+                total += 1
+    return total
 
 
 def iter_items(sources: Iterable[Any]) -> Iterator[Item]:
@@ -112,7 +168,7 @@ def iter_items(sources: Iterable[Any]) -> Iterator[Item]:
 def _from_paths(sources: list[Any], index: int) -> Iterator[Item]:
     for p in expand(sources):
         if isinstance(p, str):  # an expansion error
-            yield Item(index, p[1:].split(":")[0], error=p[1:])
+            yield Item(index, error_source(p), error=p[1:])
             index += 1
         elif is_video(p):
             last = index - 1

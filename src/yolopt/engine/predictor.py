@@ -70,6 +70,8 @@ def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image:
         return Prepared(item, error=str(e))
     except Exception as e:  # anything else about this one input must not end the job
         return Prepared(item, error=f"{item.source}: {type(e).__name__}: {e}")
+    if times is not None and item.decode_s:
+        times.add("decode", item.decode_s)  # a video frame was decoded while the source was read
     return Prepared(item, inp.chw, inp.info, image=inp.image if keep_image else None)
 
 

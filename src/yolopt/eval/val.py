@@ -66,9 +66,10 @@ def class_map(ds: Dataset, model_names: dict[int, str], warnings: list[str]) -> 
     used = {a["category_id"] for a in ds.coco["annotations"]} if ds.coco else set()
     lacking = sorted(used - set(mapping.values()))
     if lacking:
-        listed = ", ".join(f"{cats[c]!r} (id {c})" for c in lacking[:5])
-        raise DatasetError(f"{ds.source}: {len(lacking)} annotated categories are not among the model's {nc} "
-                           f"classes: {listed}{', ...' if len(lacking) > 5 else ''}")
+        listed = ", ".join(f"{cats[c]!r}" for c in lacking[:4]) + (", ..." if len(lacking) > 4 else "")
+        theirs = ", ".join(repr(n) for n in list(model_names.values())[:4]) + (", ..." if nc > 4 else "")
+        raise DatasetError(f"{ds.source}: class names differ: {len(lacking)} annotated categories ({listed}) have no "
+                           f"class of that name among the model's {nc} ({theirs}); classes are matched by name")
     return mapping
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
 from ..results import Detections
+from .names import OutputNames, input_path
+from .sinks import output_error
 
 
 def _color(c: int) -> tuple[int, int, int]:
@@ -30,32 +34,42 @@ def draw_detections(img: np.ndarray, det: Detections) -> np.ndarray:
 
 
 class AnnotatedWriter:
-    """Saves annotated results under a folder: ``<stem>.jpg`` per image, ``<stem>.mp4`` per video."""
+    """Saves annotated results under a folder: ``<stem>.jpg`` per image, ``<stem>.mp4`` per video.
 
-    def __init__(self, folder: str, fps: float = 30.0):
-        from pathlib import Path
+    Stems are unique per input (:class:`~yolopt.io.names.OutputNames`); :meth:`write` returns an error
+    message, naming the input and the file, when a write fails, so the caller reports that input as failed.
+    """
 
+    def __init__(self, folder: str | Path, fps: float = 30.0):
         self.dir = Path(folder)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise output_error(self.dir, e) from e
         self.fps = fps
+        self.names = OutputNames()
         self._video: tuple[str, cv2.VideoWriter] | None = None
 
-    def write(self, det: Detections) -> None:
-        from pathlib import Path
-
+    def write(self, det: Detections) -> str | None:
         if det.image is None or not det.ok:
-            return
+            return None
         img = draw_detections(det.image, det)
+        src = input_path(det.source, det.frame)
         if det.frame is None:
-            cv2.imwrite(str(self.dir / f"{Path(det.source).stem}.jpg"), img)
-            return
-        src = det.source.rsplit("#", 1)[0]
+            path = self.dir / f"{self.names.stem(src)}.jpg"
+            if not cv2.imwrite(str(path), img):
+                return f"{det.source}: could not write the annotated image {path}"
+            return None
         if self._video is None or self._video[0] != src:
             self.close()
             h, w = img.shape[:2]
-            writer = cv2.VideoWriter(str(self.dir / f"{Path(src).stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            path = self.dir / f"{self.names.stem(src)}.mp4"
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not writer.isOpened():
+                return f"{det.source}: could not open the annotated video {path} for writing"
             self._video = (src, writer)
         self._video[1].write(img)
+        return None
 
     def close(self) -> None:
         if self._video is not None:

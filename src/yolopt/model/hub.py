@@ -14,6 +14,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from ..errors import ModelError
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED = {"yolov8n": ASSETS / "yolov8n.safetensors"}
 RELEASE_URL = "https://github.com/ultralytics/assets/releases/download/v8.2.0/{name}.pt"
@@ -73,5 +75,6 @@ def download(name: str, url: str | None = None, timeout: float = 60.0) -> Path:
         tmp.replace(dest)  # atomic on one filesystem
     except Exception as e:
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"could not download {name} from {url}: {e}") from e
+        raise ModelError(f"could not download {name} from {url}: {e} (offline? download it elsewhere and pass "
+                         f"the .pt file with --model)") from e
     return dest

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import sys
 import warnings
 from typing import Optional
 
 import typer
+
+
+def _nncf_logs_to_stderr() -> None:
+    """NNCF logs to the stdout it saw at import, where this command prints its result: send them to stderr."""
+    if importlib.util.find_spec("nncf") is None:
+        return
+    from nncf.common.logging import logger
+
+    logger.stdout_handler.setStream(sys.stderr)
 
 
 def quantize_command(
@@ -37,8 +49,11 @@ def quantize_command(
     """
     from . import AccuracyBudgetError, QuantizeError, quantize
 
+    if backend == "openvino":
+        _nncf_logs_to_stderr()
     try:
-        with warnings.catch_warnings():
+        # stdout carries only the result path; NNCF's progress bars and log lines go with ours to stderr
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore", UserWarning)  # the overlap warning is printed by quantize itself
             res = quantize(model, data, out, max_drop=max_drop, val=val, backend=backend, precision=precision,
                            imgsz=imgsz, calib_images=calib_images, batch=batch, bench=bench,

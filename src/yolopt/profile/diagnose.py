@@ -51,8 +51,10 @@ def diagnose(serial_ms: dict[str, float], pipeline: dict, system: dict, batch: i
             "inference-bound",
             f"the network takes {infer_ms:.1f} ms/image, {infer_ms / total:.0%} of the serial time (backend "
             f"{backend}, batch {batch})",
-            "try a lower precision (--precision bf16 where the CPU has it, or an INT8 model from yolopt quantize), "
-            "a faster backend (openvino or onnxruntime on CPUs) or a smaller --imgsz; on a GPU, --batch auto",
+            "try a lower precision (compare with `yolopt bench --precisions fp32,bf16` where the CPU has bf16, or "
+            "an INT8 model from `yolopt quantize`), "
+            + (f"another backend (--backend {' or '.join(b for b in ('openvino', 'onnxruntime') if b != backend)}), "
+               if backend != "tensorrt" else "") + "or a smaller --imgsz; on a GPU, a larger --batch",
         ))
     mean_cpu = system.get("cpu_mean_percent")
     if mean_cpu is not None and mean_cpu < 60:

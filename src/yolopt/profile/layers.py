@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +32,20 @@ class LayerCost:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Drop what native code writes to fd 2 meanwhile (the profiler's own start/stop lines), keep Python's."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _timed_modules(net: nn.Module) -> dict[str, nn.Module]:
@@ -77,8 +95,8 @@ def torch_layers(net: nn.Module, x: torch.Tensor, repeats: int = 5, trace: str |
         for h in handles:
             h.remove()
     ops: list[dict] = []
-    with torch.inference_mode(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
-                                                         record_shapes=True, with_flops=True) as prof:
+    with _native_stderr_silenced(), torch.inference_mode(), torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True, with_flops=True) as prof:
         net(x)
     for ev in sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:15]:
         ops.append({"op": ev.key, "calls": ev.count, "self_ms": round(ev.self_cpu_time_total / 1000, 3),

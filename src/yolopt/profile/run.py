@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..data.inputs import image_files, load_input
+from ..errors import YoloptError
 from ..detector import Detector
 from ..engine import BatchEngine, StageTimes
 from ..io.sinks import JsonlSink
@@ -64,14 +65,13 @@ def _serial_pass(det: Detector, paths: list[Path], batch: int, sink_path: Path) 
         sink.close()
     wall = time.perf_counter() - t0
     ms = {k: round(1000 * v / max(n, 1), 3) for k, v in times.seconds.items()}
-    ms["h2d_copy"] = 0.0  # host and device memory are the same on CPU backends
     return 1000 * wall / max(n, 1), ms
 
 
 def profile(
     sources: list[str | Path],
     model: str = "yolov8n",
-    backend: str = "torch",
+    backend: str = "auto",
     batch: int = 1,
     workers: int | None = None,
     conf: float = 0.25,
@@ -82,12 +82,15 @@ def profile(
     layer_repeats: int = 5,
 ) -> ProfileReport:
     """Run the pipeline twice over the images (serial, then pipelined) and the network alone per layer."""
-    paths = image_files(sources)[:limit]
+    errors: list[str] = []
+    paths = image_files(sources, errors)[:limit]
     if not paths:
-        raise ValueError("no images found to profile")
+        missing = "; ".join(errors)
+        raise YoloptError(f"no images to profile in {', '.join(map(str, sources))}" + (f" ({missing})" if missing else ""))
+    det = Detector(model, backend, imgsz=imgsz, conf=conf, max_det=max_det, batch=batch, workers=workers)
+    backend = det.backend.name
     out = Path(save_dir)
     out.mkdir(parents=True, exist_ok=True)
-    det = Detector(model, backend, imgsz=imgsz, conf=conf, max_det=max_det, batch=batch, workers=workers)
     workers = workers or BatchEngine(det.backend).workers
     list(det.predict(paths[: min(4, len(paths))]))  # warm-up: first calls allocate and pick kernels
 

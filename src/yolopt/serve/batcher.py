@@ -2,7 +2,9 @@
 
 Exactness: a batch only holds images of one input shape, the backend gives each image the output it would
 get alone, and NMS runs per image with that request's own thresholds, so a request's answer never depends
-on its batch mates. The event loop only moves references: decode + letterbox and NMS run in a worker pool,
+on its batch mates. Admission is decided up front: a request whose predicted wait (recent batch times, see
+:class:`~yolopt.serve.admission.WaitEstimate`) exceeds its deadline is refused at once with 503 + Retry-After,
+and a request whose deadline passes while it waits is dropped before decoding or inference. The event loop only moves references: decode + letterbox and NMS run in a worker pool,
 the backend in ``backend.concurrency`` inference threads with at most that many batches in flight, so
 requests that arrive while every thread is busy form the next batch.
 """
@@ -21,7 +23,9 @@ import numpy as np
 from ..backends.base import Backend, concurrency
 from ..engine import Prepared
 from ..engine.memory import trim
+from ..data.decode import MAX_PIXELS
 from ..results import Detections
+from .admission import WaitEstimate
 from .metrics import ServeMetrics
 from .protocol import RequestParams, ServeError, detections_from_raw, prepare_bytes
 
@@ -43,8 +47,16 @@ class _Job:
     params: RequestParams
     future: asyncio.Future
     enqueued: float
+    deadline: float
     timing: Timing = field(default_factory=Timing)
-    abandoned: bool = False  # its client timed out: skip it when forming a batch
+    abandoned: bool = False  # its client timed out or left: skip it when forming a batch
+
+    def dead(self, now: float) -> bool:
+        return self.abandoned or now >= self.deadline
+
+
+#: Admit a request only while its predicted wait is at most this share of its deadline (the rest is margin).
+ADMIT_SHARE = 0.8
 
 
 class DynamicBatcher:
@@ -52,7 +64,8 @@ class DynamicBatcher:
     ``max_delay_s`` after the oldest arrived while the backend is idle; answers each with its own NMS."""
 
     def __init__(self, backend: Backend, imgsz: int, max_batch: int = 16, max_delay_s: float = 0.005,
-                 max_queue: int = 256, workers: int = 2, metrics: ServeMetrics | None = None):
+                 max_queue: int = 256, workers: int = 2, metrics: ServeMetrics | None = None,
+                 max_pixels: int | None = MAX_PIXELS, seed_image_s: float = 0.0):
         if max_batch < 1 or max_queue < 1 or workers < 1 or max_delay_s < 0:
             raise ValueError("max_batch, max_queue and workers must be >= 1 and max_delay_s >= 0")
         self.backend = backend
@@ -61,11 +74,13 @@ class DynamicBatcher:
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
         self.metrics = metrics
+        self.max_pixels = max_pixels
         self.depth = 0  # admitted, not yet answered
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="yolopt-prep")
         self._batches = 0
         self._concurrency = concurrency(backend)  # batches in flight at once
         self._infer_pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="yolopt-infer")
+        self.estimate = WaitEstimate(self._concurrency, workers, seed_image_s)
         self._buckets: dict[Hashable, deque[_Job]] = {}
         self._wake = asyncio.Event()
         self._closing = False
@@ -75,25 +90,44 @@ class DynamicBatcher:
         """Start the dispatch loop on the running event loop."""
         self._task = asyncio.get_running_loop().create_task(self._dispatch_loop(), name="yolopt-batcher")
 
-    async def detect(self, data: bytes, params: RequestParams, name: str = "<body>") -> tuple[Detections, Timing]:
-        """Detections for one encoded image, or :class:`ServeError` 503 (queue full), 400 (bad image), 504 (late)."""
+    def admit(self, timeout_s: float) -> float:
+        """Refuse now (503 + Retry-After) when shutting down, full, or too far behind to meet ``timeout_s``."""
         if self._closing:
             raise ServeError(503, "server is shutting down", {"Retry-After": "1", "Connection": "close"})
+        wait = self.estimate.wait_s(self.depth)
+        retry = {"Retry-After": str(self.estimate.retry_after(self.depth, timeout_s))}
         if self.depth >= self.max_queue:
-            raise ServeError(503, f"queue full ({self.max_queue} requests waiting): retry later", {"Retry-After": "1"})
+            raise ServeError(503, f"queue full ({self.max_queue} requests waiting): retry later", retry)
+        if self.depth and wait > ADMIT_SHARE * timeout_s:  # an idle server always tries (and learns from it)
+            raise ServeError(503, f"overloaded: the {self.depth} requests ahead need about {wait * 1000:.0f} ms, more "
+                                  f"than this request's {timeout_s * 1000:.0f} ms deadline: retry later", retry)
+        return self.estimate.raw_wait_s(self.depth)
+
+    def _prepare(self, data: bytes, name: str, deadline: float):  # type: ignore[no-untyped-def]
+        """Decode + letterbox in a worker thread, timing it for the wait estimate."""
+        t = time.perf_counter()
+        prep = prepare_bytes(data, self.imgsz, name, self.max_pixels, deadline)
+        self.estimate.observe_prep(time.perf_counter() - t)
+        return prep
+
+    async def detect(self, data: bytes, params: RequestParams, name: str = "<body>") -> tuple[Detections, Timing]:
+        """Detections for one encoded image, or :class:`ServeError`: 503 (not admitted), 400 (bad image),
+        413 (too many pixels), 504 (deadline passed). Cancelling it (the client left) drops its work."""
+        predicted = self.admit(params.timeout_s)
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         deadline = t0 + params.timeout_s
         self._set_depth(+1)
+        job: _Job | None = None
         try:
             try:
-                prep = await asyncio.wait_for(loop.run_in_executor(self._pool, prepare_bytes, data, self.imgsz, name),
+                prep = await asyncio.wait_for(loop.run_in_executor(self._pool, self._prepare, data, name, deadline),
                                               params.timeout_s)
             except asyncio.TimeoutError:
                 raise ServeError(504, f"timed out after {params.timeout_s * 1000:.0f} ms while decoding") from None
             if prep.error is not None:
                 raise ServeError(400, prep.error)
-            job = _Job(prep, params, loop.create_future(), time.perf_counter())
+            job = _Job(prep, params, loop.create_future(), time.perf_counter(), deadline)
             job.timing.preprocess = job.enqueued - t0
             if self.metrics:
                 self.metrics.preprocess.observe(job.timing.preprocess)
@@ -103,14 +137,20 @@ class DynamicBatcher:
                 raw = await asyncio.wait_for(asyncio.shield(job.future), max(deadline - time.perf_counter(), 0))
             except asyncio.TimeoutError:
                 job.abandoned = True
+                self.estimate.observe_outcome(predicted, params.timeout_s)  # at least this long
                 where = "in the queue" if job.timing.batch_size == 0 else "during inference"
                 raise ServeError(504, f"timed out after {params.timeout_s * 1000:.0f} ms {where}") from None
             t1 = time.perf_counter()
+            self.estimate.observe_outcome(predicted, t1 - t0)
             det = await loop.run_in_executor(self._pool, detections_from_raw, raw, prep, params.config,
                                              self.backend.names)
             job.timing.postprocess = time.perf_counter() - t1
             det.source = name
             return det, job.timing
+        except asyncio.CancelledError:
+            if job is not None:
+                job.abandoned = True
+            raise
         finally:
             self._set_depth(-1)
 
@@ -133,7 +173,8 @@ class DynamicBatcher:
     async def _next_batch(self) -> list[_Job] | None:
         """Wait for the next batch: the oldest waiting shape, once full or its head has waited ``max_delay_s``."""
         while True:
-            for key in [k for k, b in self._buckets.items() if all(j.abandoned for j in b)]:
+            now = time.perf_counter()
+            for key in [k for k, b in self._buckets.items() if all(j.dead(now) for j in b)]:
                 del self._buckets[key]
             if not self._buckets:
                 if self._closing and self.depth == 0:
@@ -141,17 +182,17 @@ class DynamicBatcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            key = min(self._buckets, key=lambda k: next(j.enqueued for j in self._buckets[k] if not j.abandoned))
+            key = min(self._buckets, key=lambda k: next(j.enqueued for j in self._buckets[k] if not j.dead(now)))
             bucket = self._buckets[key]
-            while bucket[0].abandoned:
+            while bucket[0].dead(now):  # expired or abandoned: never inferred
                 bucket.popleft()
-            live = sum(not j.abandoned for j in bucket)
+            live = sum(not j.dead(now) for j in bucket)
             wait = bucket[0].enqueued + self.max_delay_s - time.perf_counter()
             if live >= self.max_batch or wait <= 0 or self._closing:
                 batch: list[_Job] = []
                 while bucket and len(batch) < self.max_batch:
                     job = bucket.popleft()
-                    if not job.abandoned:
+                    if not job.dead(now):
                         batch.append(job)
                 if not bucket:
                     del self._buckets[key]
@@ -199,6 +240,7 @@ class DynamicBatcher:
                         job.future.set_exception(ServeError(500, f"inference failed: {type(e).__name__}: {e}"))
                 return
             dt = time.perf_counter() - t0
+            self.estimate.observe_batch(dt, len(batch))
             if self.metrics:
                 self.metrics.batch_size.observe(len(batch))
                 self.metrics.inference.observe(dt)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import time
+
 import numpy as np
 
-from ..data.decode import DecodeError
+from ..errors import YoloptError
+from ..data.decode import MAX_PIXELS, DecodeError, ImageTooLargeError
 from ..data.inputs import load_input
 from ..data.sources import Item
 from ..engine import PredictConfig, Prepared
@@ -20,11 +23,14 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
 ) + tuple((f"P{i}".encode(), "PNM") for i in range(1, 7))
 
+#: Query/form parameters a detect request may set; anything else is a 400 (a typo must not be silently ignored).
+PARAMS = ("conf", "iou", "max_det", "classes", "timeout_ms")
+
 # Body types taken as the encoded image itself; form-urlencoded is what ``curl --data-binary @img.jpg`` sends.
 RAW_TYPES = ("image/", "application/octet-stream", "application/x-www-form-urlencoded")
 
 
-class ServeError(Exception):
+class ServeError(YoloptError):
     """A request that cannot be answered with detections: HTTP status, a reason for the client, extra headers."""
 
     def __init__(self, status: int, reason: str, headers: Mapping[str, str] | None = None):
@@ -54,7 +60,12 @@ def image_format(data: bytes) -> str | None:
 
 def parse_params(query: Mapping[str, str], defaults: PredictConfig, max_timeout_s: float,
                  names: Mapping[int, str]) -> RequestParams:
-    """Read ``conf``, ``iou``, ``max_det``, ``classes``, ``timeout_ms`` from a request; 400 with a reason if bad."""
+    """Read ``conf``, ``iou``, ``max_det``, ``classes``, ``timeout_ms`` from a request; 400 with a reason if bad
+    or if it names any other parameter (``imgsz`` is fixed when the server starts)."""
+    unknown = sorted(k for k in query if k not in PARAMS)
+    if unknown:
+        hint = " (imgsz is set when the server starts: --imgsz)" if "imgsz" in unknown else ""
+        raise ServeError(400, f"unknown parameter(s) {', '.join(unknown)}{hint}; accepted: {', '.join(PARAMS)}")
     try:
         kw: dict = {}
         if (v := query.get("conf")) not in (None, ""):
@@ -98,13 +109,28 @@ def check_image_bytes(data: bytes, name: str) -> None:
                               "JPEG 2000, GIF or PNM bytes)")
 
 
-def prepare_bytes(data: bytes, imgsz: int, name: str = "<body>") -> Prepared:
-    """Decode and letterbox one request body exactly as ``yolopt predict`` does a file (runs in a worker thread)."""
+def prepare_bytes(data: bytes, imgsz: int, name: str = "<body>", max_pixels: int | None = MAX_PIXELS,
+                  deadline: float | None = None) -> Prepared:
+    """Decode and letterbox one request body exactly as ``yolopt predict`` does a file (runs in a worker thread).
+
+    413 for an image above ``max_pixels`` (refused from its header, nothing decoded); 504 without decoding
+    when the request's ``deadline`` (``time.perf_counter()``) has passed before a worker got to it.
+    """
+    if deadline is not None and time.perf_counter() > deadline:
+        raise ServeError(504, f"{name}: deadline passed before decoding started")
     try:
-        inp = load_input(data, imgsz, name=name)
+        inp = load_input(data, imgsz, name=name, max_pixels=max_pixels)
+    except ImageTooLargeError as e:
+        raise ServeError(413, str(e)) from e
     except DecodeError as e:
         return Prepared(Item(0, name), error=str(e))
     return Prepared(Item(0, name), inp.chw, inp.info)
+
+
+def public_model_name(model: object) -> str:
+    """How the server names its model to clients: a file's name, never the directory it was loaded from."""
+    text = str(model)
+    return text.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def response_body(det: Detections, **extra: object) -> dict:

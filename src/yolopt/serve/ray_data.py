@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.sources import Item, expand, is_video
+from ..data.sources import Item, error_source, expand, is_video
 from ..backends.base import cpu_streams
 from ..engine import PredictConfig, prepare
 from ..engine.predictor import detect_prepared
@@ -59,7 +59,7 @@ def list_inputs(sources: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
     """One row per input image, numbered in ``yolopt predict``'s order; expansion errors and videos as error rows."""
     for index, p in enumerate(expand(sources)):
         if isinstance(p, str):  # an expansion error, as iter_items reports it
-            yield {"index": index, "source": p[1:].split(":")[0], "error": p[1:]}
+            yield {"index": index, "source": error_source(p), "error": p[1:]}
         elif is_video(p):
             yield {"index": index, "source": str(p), "error": f"{p}: {_VIDEO_ERROR}"}
         else:

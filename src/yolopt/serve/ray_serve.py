@@ -26,7 +26,7 @@ from ..backends.base import cpu_streams
 from ..engine import PredictConfig, Prepared
 from ..optional import require
 from .bodies import read_detect_request
-from .protocol import ServeError, detections_from_raw, parse_params, prepare_bytes, response_body
+from .protocol import ServeError, detections_from_raw, parse_params, prepare_bytes, public_model_name, response_body
 
 serve = require("ray.serve", "yolopt[ray]")
 
@@ -61,7 +61,7 @@ class YoloDeployment:
 
         if request.method == "GET":
             names = self.backend.names
-            return JSONResponse({"model": self.model, "backend": self.backend.name, "imgsz": self.defaults.imgsz,
+            return JSONResponse({"model": public_model_name(self.model), "backend": self.backend.name, "imgsz": self.defaults.imgsz,
                                  "nc": len(names), "names": {str(k): v for k, v in names.items()}})
         try:
             data, name, query = await read_detect_request(request, self.max_body)
@@ -77,7 +77,7 @@ class YoloDeployment:
             det = await loop.run_in_executor(self.pool, detections_from_raw, raw, prep, params.config,
                                              self.backend.names)
             det.source = name
-            return JSONResponse(response_body(det, model=self.model, backend=self.backend.name,
+            return JSONResponse(response_body(det, model=public_model_name(self.model), backend=self.backend.name,
                                               batch_size=batch_size))
         except ServeError as e:
             return JSONResponse({"error": e.reason, "status": e.status}, e.status, headers=e.headers)
