@@ -9,22 +9,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from yolopt.cli import app
-
-runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "yolopt" / "assets" / "samples"
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def one_error_line(res) -> str:
     """The command's stderr is exactly one ``error: ...`` line (no traceback)."""
     lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert "Traceback" not in res.stderr, res.stderr
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, res.stderr
@@ -42,17 +33,17 @@ def torch_zip(path: Path, payload: bytes) -> Path:
     return path
 
 
-def test_help_does_not_import_torch_and_version_flag():
+def test_help_does_not_import_torch_and_version_flag(cli):
     code = "import sys; from yolopt.cli import main; sys.argv=['yolopt','--help']\n" \
            "try:\n main()\nexcept SystemExit:\n pass\nassert 'torch' not in sys.modules, 'torch imported'"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    res = invoke("--version")
-    assert res.exit_code == 0 and res.stdout.strip() == __import__("yolopt").__version__
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == __import__("yolopt").__version__
 
 
 @pytest.mark.parametrize("kind", ["unsafe", "eof", "empty-pkl", "badzip", "nozip-key", "deep", "safetensors"])
-def test_broken_model_files_end_in_one_line_exit_2(tmp_path, kind):
+def test_broken_model_files_end_in_one_line_exit_2(tmp_path, kind, cli):
     if kind == "unsafe":
         path = torch_zip(tmp_path / "m.pt", pickle.dumps({"model": Evil()}, protocol=2))
     elif kind == "eof":
@@ -70,40 +61,40 @@ def test_broken_model_files_end_in_one_line_exit_2(tmp_path, kind):
         path = tmp_path / "m.safetensors"
         path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
     img = Path(__file__).resolve().parents[1] / "src" / "yolopt" / "assets" / "samples"
-    res = invoke("predict", img, "--model", path)
-    assert res.exit_code == 2, (res.exit_code, res.stderr)
+    res = cli("predict", img, "--model", path)
+    assert res.returncode == 2, (res.returncode, res.stderr)
     line = one_error_line(res)
     assert str(path) in line
     assert "pwned" not in res.stdout
 
 
-def test_convert_and_profile_failures_are_one_line(tmp_path):
-    res = invoke("convert", tmp_path / "missing.pt", "--out", tmp_path / "m.safetensors")
-    assert res.exit_code == 2 and "missing.pt" in one_error_line(res)
+def test_convert_and_profile_failures_are_one_line(tmp_path, cli):
+    res = cli("convert", tmp_path / "missing.pt", "--out", tmp_path / "m.safetensors")
+    assert res.returncode == 2 and "missing.pt" in one_error_line(res)
     save = tmp_path / "prof"
-    res = invoke("profile", tmp_path / "nope", "--save-dir", save)
-    assert res.exit_code == 2 and "nope" in one_error_line(res)
+    res = cli("profile", tmp_path / "nope", "--save-dir", save)
+    assert res.returncode == 2 and "nope" in one_error_line(res)
     assert not save.exists()  # nothing created for a job that could not start
-    res = invoke("profile", SAMPLES, "--imgsz", "641", "--save-dir", save)
-    assert res.exit_code == 2 and "641" in one_error_line(res)
+    res = cli("profile", SAMPLES, "--imgsz", "641", "--save-dir", save)
+    assert res.returncode == 2 and "641" in one_error_line(res)
 
 
-def test_profile_runs_exported_files_like_every_other_command(tmp_path):
+def test_profile_runs_exported_files_like_every_other_command(tmp_path, cli):
     (tmp_path / "a.jpg").write_bytes((SAMPLES / "000000184324.jpg").read_bytes())
-    res = invoke("profile", tmp_path, "--model", tmp_path / "m.onnx", "--save-dir", tmp_path / "p")
-    assert res.exit_code == 2
+    res = cli("profile", tmp_path, "--model", tmp_path / "m.onnx", "--save-dir", tmp_path / "p")
+    assert res.returncode == 2
     line = one_error_line(res)
     assert "not torch" not in line and "m.onnx" in line
 
 
-def test_unwritable_outputs_exit_2_not_ok(tmp_path):
+def test_unwritable_outputs_exit_2_not_ok(tmp_path, cli):
     samples = Path(__file__).resolve().parents[1] / "src" / "yolopt" / "assets" / "samples"
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    res = invoke("predict", samples, "--save-images", blocker / "drawn")
-    assert res.exit_code == 2 and "drawn" in one_error_line(res)
-    res = invoke("predict", samples, "--out", "/dev/full")
-    assert res.exit_code == 2 and "/dev/full" in one_error_line(res)
+    res = cli("predict", samples, "--save-images", blocker / "drawn")
+    assert res.returncode == 2 and "drawn" in one_error_line(res)
+    res = cli("predict", samples, "--out", "/dev/full")
+    assert res.returncode == 2 and "/dev/full" in one_error_line(res)
     assert "disk full" in res.stderr
 
 
@@ -118,39 +109,39 @@ def test_profile_output_is_clean(tmp_path):
     assert "--precision " not in res.stdout
 
 
-def test_bench_limit_and_a_folder_of_broken_images(tmp_path):
+def test_bench_limit_and_a_folder_of_broken_images(tmp_path, cli):
     import json
 
     good = tmp_path / "imgs"
     good.mkdir()
     for i in range(3):
         (good / f"{i}.jpg").write_bytes((SAMPLES / "000000184324.jpg").read_bytes())
-    res = invoke("bench", good, "--limit", "2", "--batches", "1", "--imgsz", "64", "--save-dir", tmp_path / "b")
-    assert res.exit_code == 0, res.stderr
+    res = cli("bench", good, "--limit", "2", "--batches", "1", "--imgsz", "64", "--save-dir", tmp_path / "b")
+    assert res.returncode == 0, res.stderr
     assert [r["images"] for r in json.loads((tmp_path / "b" / "bench.json").read_text())["results"]] == [2]
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.jpg").write_bytes(b"not an image")
-    res = invoke("bench", bad, "--batches", "1", "--imgsz", "64", "--save-dir", tmp_path / "c")
-    assert res.exit_code == 2 and "no decodable images" in one_error_line(res)
+    res = cli("bench", bad, "--batches", "1", "--imgsz", "64", "--save-dir", tmp_path / "c")
+    assert res.returncode == 2 and "no decodable images" in one_error_line(res)
     assert "img/s" not in res.stderr and not (tmp_path / "c").exists()
 
 
-def test_predict_where_every_input_failed_prints_no_rates(tmp_path):
+def test_predict_where_every_input_failed_prints_no_rates(tmp_path, cli):
     (tmp_path / "x.jpg").write_bytes(b"not an image")
-    res = invoke("predict", tmp_path / "x.jpg", tmp_path / "missing.jpg")
-    assert res.exit_code == 1
+    res = cli("predict", tmp_path / "x.jpg", tmp_path / "missing.jpg")
+    assert res.returncode == 1
     assert "all 2 failed" in res.stderr and "img/s" not in res.stderr and "per image" not in res.stderr
 
 
-def test_val_with_other_class_names_says_the_names_differ(tmp_path, gt_path):
+def test_val_with_other_class_names_says_the_names_differ(tmp_path, gt_path, cli):
     from yolopt.model import load_model, save_yolopt
 
     m = load_model("yolov8n")
     m.names = {k: f"thing{k}" for k in m.names}
     path = save_yolopt(m, tmp_path / "renamed.safetensors")
-    res = invoke("val", gt_path, "--model", path, "--save-dir", tmp_path / "v", "--no-plots")
-    assert res.exit_code == 2
+    res = cli("val", gt_path, "--model", path, "--save-dir", tmp_path / "v", "--no-plots")
+    assert res.returncode == 2
     line = one_error_line(res)
     assert "class names differ" in line and "'person'" in line and "'thing0'" in line
 
@@ -170,13 +161,13 @@ def test_quantize_stdout_is_only_the_result(data_dir, tmp_path):
     assert "nncf" in res.stderr.lower()
 
 
-def test_failed_model_download_is_one_line(tmp_path, monkeypatch):
+def test_failed_model_download_is_one_line(tmp_path, monkeypatch, cli):
     from yolopt.model import hub
 
     monkeypatch.setenv("YOLOPT_CACHE", str(tmp_path))
     monkeypatch.setattr(hub, "RELEASE_URL", "http://127.0.0.1:9/{name}.pt")  # nothing listens there: offline
-    res = invoke("predict", SAMPLES, "--model", "yolov8s")
-    assert res.exit_code == 2
+    res = cli("predict", SAMPLES, "--model", "yolov8s")
+    assert res.returncode == 2
     line = one_error_line(res)
     assert "could not download yolov8s" in line and "--model" in line
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob(".*part"))

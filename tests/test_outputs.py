@@ -14,14 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
-from yolopt.cli import app
 from yolopt.io.sinks import CocoSink, CsvSink, YoloSink
 from yolopt.results import Detections
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "yolopt" / "assets" / "samples"
-runner = CliRunner()
 
 
 def det(source: str, frame: int | None = None, index: int = 0) -> Detections:
@@ -39,7 +35,7 @@ def tiny_images(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-def test_same_stem_inputs_get_distinct_stable_annotated_images(tmp_path):
+def test_same_stem_inputs_get_distinct_stable_annotated_images(tmp_path, cli):
     src = tmp_path / "in"
     for sub in ("a", "b"):
         (src / sub).mkdir(parents=True)
@@ -49,18 +45,18 @@ def test_same_stem_inputs_get_distinct_stable_annotated_images(tmp_path):
     names = []
     for run in range(2):
         out = tmp_path / f"drawn{run}"
-        res = runner.invoke(app, ["predict", str(src), "--save-images", str(out), "--out", str(tmp_path / "d.jsonl")])
-        assert res.exit_code == 0, res.stderr
+        res = cli("predict", str(src), "--save-images", str(out), "--out", str(tmp_path / "d.jsonl"))
+        assert res.returncode == 0, res.stderr
         names.append(sorted(p.name for p in out.iterdir()))
     assert len(names[0]) == 3 and names[0] == names[1]
 
 
-def test_failed_annotated_image_write_is_a_failed_input(tmp_path):
+def test_failed_annotated_image_write_is_a_failed_input(tmp_path, cli):
     out = tmp_path / "drawn"
     out.mkdir()
     (out / "000000184324.jpg").mkdir()  # a directory where the image must go: imwrite fails for that input
-    res = runner.invoke(app, ["predict", str(SAMPLES), "--save-images", str(out), "--out", str(tmp_path / "d.jsonl")])
-    assert res.exit_code == 1, res.stderr
+    res = cli("predict", str(SAMPLES), "--save-images", str(out), "--out", str(tmp_path / "d.jsonl"))
+    assert res.returncode == 1, res.stderr
     assert "2 ok, 1 failed" in res.stderr and "could not write the annotated image" in res.stderr
 
 

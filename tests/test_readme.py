@@ -68,16 +68,10 @@ def clone(tmp_path_factory, data_dir) -> Path:
 
 
 @pytest.mark.slow
-def test_readme_examples_run_as_written(clone, tmp_path, monkeypatch):
+def test_readme_examples_run_as_written(clone, tmp_path, monkeypatch, cli):
     """The ``yolopt`` commands run in-process (the same entry point as the installed script, one torch import)."""
-    from typer.testing import CliRunner
-
-    from yolopt.cli import app
-
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "YOLOPT_CACHE": str(tmp_path / "cache")}
     monkeypatch.setenv("YOLOPT_CACHE", env["YOLOPT_CACHE"])
-    monkeypatch.chdir(clone)
-    runner = CliRunner()
     ran = 0
     for argv in commands():
         for name in named_inputs(argv):
@@ -86,8 +80,8 @@ def test_readme_examples_run_as_written(clone, tmp_path, monkeypatch):
             assert glob.glob(str(clone / name)) or (clone / name).exists(), f"{shlex.join(argv)}: {name} not found"
         if skipped(argv) or argv[0] != "yolopt" or any(v in argv for v in SLOW_OPTIONS):
             continue
-        res = runner.invoke(app, argv[1:])
-        assert res.exit_code == 0, f"{shlex.join(argv)}\n{res.stderr[-2000:]}"
+        res = cli(*argv[1:], cwd=clone)
+        assert res.returncode == 0, f"{shlex.join(argv)}\n{res.stderr[-2000:]}"
         ran += 1
     assert ran >= 10
     code = re.findall(r"```python\n(.*?)```", README, re.S)[0]

@@ -93,12 +93,14 @@ def _jpeg(d: bytes) -> tuple[int, int] | None:
         return None
     i = 2
     while i + 9 < len(d):
-        if d[i] != 0xFF:
+        if d[i] != 0xFF:  # segments are chained: anything else is not a JPEG header we can trust
+            return None
+        marker = d[i + 1]
+        if marker == 0xFF:  # fill byte
             i += 1
             continue
-        marker = d[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
             continue
         length = struct.unpack(">H", d[i + 2 : i + 4])[0]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame

@@ -98,7 +98,9 @@ class DynamicBatcher:
         retry = {"Retry-After": str(self.estimate.retry_after(self.depth, timeout_s))}
         if self.depth >= self.max_queue:
             raise ServeError(503, f"queue full ({self.max_queue} requests waiting): retry later", retry)
-        if self.depth and wait > ADMIT_SHARE * timeout_s:  # an idle server always tries (and learns from it)
+        if not self.depth:  # idle: refuse only a deadline shorter than one image's own time (no correction,
+            wait = self.estimate.raw_wait_s(0)  # so a server that was once slow still tries, and learns from it)
+        if wait > ADMIT_SHARE * timeout_s:
             raise ServeError(503, f"overloaded: the {self.depth} requests ahead need about {wait * 1000:.0f} ms, more "
                                   f"than this request's {timeout_s * 1000:.0f} ms deadline: retry later", retry)
         return self.estimate.raw_wait_s(self.depth)

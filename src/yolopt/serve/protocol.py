@@ -117,7 +117,7 @@ def prepare_bytes(data: bytes, imgsz: int, name: str = "<body>", max_pixels: int
     when the request's ``deadline`` (``time.perf_counter()``) has passed before a worker got to it.
     """
     if deadline is not None and time.perf_counter() > deadline:
-        raise ServeError(504, f"{name}: deadline passed before decoding started")
+        raise ServeError(504, f"{name}: timed out before decoding started (its deadline had passed)")
     try:
         inp = load_input(data, imgsz, name=name, max_pixels=max_pixels)
     except ImageTooLargeError as e:
