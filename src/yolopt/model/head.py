@@ -39,7 +39,11 @@ def make_anchors(feats: list[torch.Tensor], strides: list[float], offset: float 
 
 
 class Detect(nn.Module):
-    """Anchor-free decoupled head. Output (B, 4 + nc, A): cx, cy, w, h in input pixels, then class scores."""
+    """Anchor-free decoupled head. Output (B, 4 + nc, A): cx, cy, w, h in input pixels, then class scores.
+
+    In training mode it returns the raw outputs the loss needs instead: DFL logits (B, 4 * reg_max, A) and
+    class logits (B, nc, A), anchors ordered stride 8, 16, 32, each level row-major.
+    """
 
     def __init__(self, nc: int, ch: tuple[int, ...], strides: tuple[float, ...] = (8.0, 16.0, 32.0)):
         super().__init__()
@@ -57,8 +61,12 @@ class Detect(nn.Module):
         self.dfl = DFL(self.reg_max)
         self.decode_dtype: torch.dtype | None = None  # e.g. float32 under a bf16 network: boxes keep full precision
 
-    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         b = xs[0].shape[0]
+        if self.training:
+            box = torch.cat([self.cv2[i](x).flatten(2) for i, x in enumerate(xs)], 2)
+            cls = torch.cat([self.cv3[i](x).flatten(2) for i, x in enumerate(xs)], 2)
+            return box, cls
         feats = [torch.cat((self.cv2[i](x), self.cv3[i](x)), 1) for i, x in enumerate(xs)]
         anchors, strides = make_anchors(feats, self.stride.tolist())
         y = torch.cat([f.view(b, self.no, -1) for f in feats], 2)

@@ -38,7 +38,10 @@ def _depth(n: int, depth: float) -> int:
 
 
 class YOLOv8(nn.Module):
-    """YOLOv8 detector. ``forward`` takes (B, 3, H, W) float RGB in [0, 1], H and W multiples of 32."""
+    """YOLOv8 detector. ``forward`` takes (B, 3, H, W) float RGB in [0, 1], H and W multiples of 32.
+
+    Eval mode returns decoded boxes and scores (B, 4 + nc, A); training mode the head's raw (DFL, class) logits.
+    """
 
     def __init__(self, spec: ModelSpec = ModelSpec()):
         super().__init__()
@@ -77,7 +80,7 @@ class YOLOv8(nn.Module):
         self.model = nn.Sequential(*layers)
         self.stride = 32
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         m = self.model
         x = m[1](m[0](x))
         x = m[2](x)

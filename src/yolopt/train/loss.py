@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,8 +69,10 @@ class DetectionLoss:
     """The YOLOv8 loss of one batch: ``(total * batch_size, detached (box, cls, dfl))``."""
 
     def __init__(self, nc: int, strides: tuple[int, ...] = (8, 16, 32), reg_max: int = 16,
-                 gains: LossGains = LossGains(), topk: int = 10, alpha: float = 0.5, beta: float = 6.0):
+                 gains: LossGains = LossGains(), topk: int = 10, alpha: float = 0.5, beta: float = 6.0,
+                 score_sum_fn: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.nc, self.strides, self.reg_max, self.gains = nc, tuple(strides), reg_max, gains
+        self.score_sum_fn = score_sum_fn  # e.g. an all-reduce: normalise by the whole distributed batch
         self.assigner = TaskAlignedAssigner(nc, topk, alpha, beta, tuple(float(s) for s in strides))
 
     def __call__(self, box_logits: torch.Tensor, cls_logits: torch.Tensor, targets: torch.Tensor,
@@ -89,7 +92,10 @@ class DetectionLoss:
         pred = decode_dfl(dist, anchors, self.reg_max)  # grid units
         t = self.assigner(logits.detach().sigmoid(), pred.detach() * stride, anchors * stride, labels, gt_boxes,
                           gt_mask)
-        score_sum = t.scores.sum().clamp(min=1)
+        score_sum = t.scores.sum()
+        if self.score_sum_fn is not None:
+            score_sum = self.score_sum_fn(score_sum)
+        score_sum = score_sum.clamp(min=1)
         loss_cls = F.binary_cross_entropy_with_logits(logits, t.scores, reduction="sum") / score_sum
 
         if t.fg.any():
