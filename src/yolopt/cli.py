@@ -354,6 +354,7 @@ def data_convert(
 from .optimize.cli import quantize_command  # noqa: E402
 
 command(app, "quantize")(quantize_command)
+command(app, "train")(__import__("yolopt.train.cli", fromlist=["train_command"]).train_command)
 
 
 def main() -> None:
