@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..data.datasets import DatasetError as DataError
-from ..data.datasets import image_size, label_path, load_dataset
+from ..data.datasets import image_size, label_path, load_dataset, yaml_module
+from ..data.sources import IMAGE_EXTS
 from ..data.decode import DecodeError, read_image
 from ..errors import YoloptError
 from . import augment as aug
@@ -44,30 +45,30 @@ class Records:
 
 def load_records(data: str | Path, split: str = "train") -> Records:
     """Read a COCO folder / instances JSON or a YOLO data.yaml into :class:`Records`, checking what training needs."""
-    try:
+    p = Path(data)
+    yamls = [p] if p.suffix.lower() in (".yaml", ".yml") else sorted(p.glob("data.y*ml")) if p.is_dir() else []
+    skipped_lines: list[str] = []
+    if yamls:
+        paths, names = _yolo_split(yamls[0], split)
+        labels = [read_labels(label_path(q), len(names), skipped_lines) for q in paths]
+    else:
         try:
             ds = load_dataset(data, split)
-        except DataError as e:  # a COCO folder has one JSON whatever its split; YOLO may name only val
-            if split == "train" or "split" not in str(e):
-                raise
-            ds = load_dataset(data, "val")
-    except DataError as e:
-        raise DatasetError(str(e)) from None
-    for w in ds.warnings:
-        log.warning(w)
-    names = [ds.names[k] for k in range(len(ds.names))]
-    paths = [r.path for r in ds.images]
-    skipped_lines: list[str] = []
-    if ds.kind == "coco":
+        except DataError as e:
+            raise DatasetError(str(e)) from None
+        for w in ds.warnings:
+            log.warning(w)
+        names = [ds.names[k] for k in range(len(ds.names))]
+        paths = [r.path for r in ds.images]
         labels = _coco_labels(ds)
-    else:
-        labels = [read_labels(label_path(p), len(names), skipped_lines) for p in paths]
+    if not paths:
+        raise DatasetError(f"{data}: no images")
     shapes, bad = _image_shapes(paths)
-    for p, why in bad:
-        log.warning(f"{p}: skipped ({why})")
+    for q, why in bad:
+        log.warning(f"{q}: skipped ({why})")
     keep = [i for i in range(len(paths)) if shapes[i, 0] > 0]
     rec = Records(str(data), [paths[i] for i in keep], [labels[i] for i in keep], shapes[keep], names,
-                  [str(p) for p, _ in bad], skipped_lines)
+                  [str(q) for q, _ in bad], skipped_lines)
     if not rec.paths:
         raise DatasetError(f"{data}: no usable images ({len(bad)} unreadable)")
     if not any(len(lab) for lab in rec.labels):
@@ -75,6 +76,35 @@ def load_records(data: str | Path, split: str = "train") -> Records:
     if bad or skipped_lines:
         log.warning(f"{data}: skipped {len(bad)} unreadable images and {len(skipped_lines)} malformed label lines")
     return rec
+
+
+def _yolo_split(path: Path, split: str) -> tuple[list[Path], list[str]]:
+    """Image files and class names of one split of a data.yaml (a folder, a .txt list of images, or a list)."""
+    try:
+        cfg = yaml_module().safe_load(path.read_text(encoding="utf-8"))
+    except Exception as e:  # missing file, bad YAML, bad encoding: all one message naming the file
+        raise DatasetError(f"{path}: cannot read ({e})") from None
+    if not isinstance(cfg, dict) or not cfg.get(split):
+        raise DatasetError(f"{path}: no '{split}' split")
+    names = cfg.get("names")
+    names = [names[k] for k in sorted(names)] if isinstance(names, dict) else names
+    if not isinstance(names, list) or not names:
+        raise DatasetError(f"{path}: 'names' must list the class names")
+    root = Path(str(cfg.get("path") or "."))
+    root = root if root.is_absolute() else path.parent / root
+    out: list[Path] = []
+    for s in cfg[split] if isinstance(cfg[split], list) else [cfg[split]]:
+        q = Path(str(s)) if Path(str(s)).is_absolute() else root / str(s)
+        if q.is_dir():
+            out += sorted(f for f in q.rglob("*") if f.suffix.lower() in IMAGE_EXTS)
+        elif q.suffix == ".txt" and q.is_file():
+            lines = [ln.strip() for ln in q.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            out += [Path(ln) if Path(ln).is_absolute() else root / ln for ln in lines]
+        elif q.is_file():
+            out.append(q)
+        else:
+            raise DatasetError(f"{path}: '{split}' folder or list {q} not found")
+    return out, [str(n) for n in names]
 
 
 def _coco_labels(ds: Any) -> list[np.ndarray]:

@@ -79,10 +79,8 @@ class EpochBatchSampler(Sampler):
 
 
 def _worker_init(_: int) -> None:
-    """One thread per worker: the workers are the parallelism, oversubscribing cores only slows them."""
-    import cv2
-
-    cv2.setNumThreads(1)
+    """One torch thread per worker: the workers are the parallelism. (OpenCV's thread count is left alone:
+    ``cv2.setNumThreads`` in a forked child can deadlock on the pool it inherited.)"""
     torch.set_num_threads(1)
 
 
