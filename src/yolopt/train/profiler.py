@@ -93,3 +93,67 @@ def measure_data_alone(loader: Iterable, steps: int, warmup: int = 1) -> dict[st
             break
     sec = time.perf_counter() - t
     return {"batches": done, "images": n, "seconds": sec, "img_per_s": n / sec if sec > 0 and n else 0.0}
+
+
+DATA_BOUND = 0.25  # a step that waits this share of its time for batches is data-bound
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest finished child (e.g. a DataLoader worker), MB."""
+    import resource
+
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def diagnose(summary: dict[str, Any], data_alone_img_s: float | None, workers: int | None = None,
+             cache: str | None = None) -> tuple[str, str]:
+    """(verdict, one sentence with its numbers): data-bound, copy-bound or compute-bound, and what to change."""
+    st, step = summary["stages"], summary["step_ms"] or 1e-9
+    share = {k: v["mean_ms"] / step for k, v in st.items()}
+    data = share.get("data", 0.0)
+    compute_ms = step - st.get("data", {}).get("mean_ms", 0.0)
+    batch = summary["img_per_s"] / summary["steps_per_s"] if summary["steps_per_s"] else 0
+    model_img_s = 1000 * batch / compute_ms if compute_ms > 0 and batch else 0.0
+    alone = f"; the data pipeline alone delivers {data_alone_img_s:.1f} img/s" if data_alone_img_s else ""
+    if data >= DATA_BOUND:
+        more = f" (now {workers})" if workers is not None else ""
+        tips = [f"raise --workers{more}"] + (["use --cache ram"] if cache != "ram" else []) + ["lower --imgsz"]
+        return "data-bound", (f"data-bound: {data:.0%} of each step waits for batches "
+                              f"({st['data']['mean_ms']:.0f} of {step:.0f} ms); the model alone would take "
+                              f"{model_img_s:.1f} img/s{alone} — {' or '.join(tips[:2])}")
+    if share.get("h2d", 0.0) >= DATA_BOUND:
+        return "copy-bound", (f"copy-bound: {share['h2d']:.0%} of each step copies the batch to the device "
+                              f"({st['h2d']['mean_ms']:.0f} of {step:.0f} ms) — pin memory (CUDA) and copy non-blocking")
+    top = sorted(((v, k) for k, v in share.items() if k not in ("data", "h2d")), reverse=True)
+    parts = ", ".join(f"{k} {v:.0%}" for v, k in top[:3])
+    headroom = f", {data_alone_img_s / summary['img_per_s']:.1f}x what training consumes" \
+        if data_alone_img_s and summary["img_per_s"] else ""
+    return "compute-bound", (f"compute-bound: the model takes {1 - data:.0%} of each step ({parts}); only {data:.0%} "
+                             f"waits for batches{alone}{headroom} — more workers will not help; try --precision bf16 "
+                             f"(CPUs with BF16, or CUDA), a smaller --imgsz or a smaller model")
+
+
+def report(timer: StepTimer, data_alone_img_s: float | None = None, memory: dict[str, float] | None = None, *,
+           workers: int | None = None, cache: str | None = None, skip: int | None = None,
+           echo: Any = print) -> dict[str, Any]:
+    """Print the per-stage table, throughput, memory and the verdict; return them as a dict.
+
+    ``skip`` steps at the start are left out (default: the first, which includes starting the workers).
+    """
+    skip = (1 if len(timer.steps) > 2 else 0) if skip is None else skip
+    s = timer.summary(skip=skip)
+    mem = {**peak_rss_mb(), **(memory or {})}
+    verdict, text = diagnose(s, data_alone_img_s, workers, cache) if s["steps"] else ("no steps", "no steps timed")
+    echo(f"training profile: {s['steps']} steps (after {skip} warm-up), {s['step_ms']:.0f} ms a step, "
+         f"{s['img_per_s']:.2f} img/s")
+    echo(f"  {'stage':<10} {'mean ms':>9} {'p50 ms':>9} {'share':>7}")
+    for name, v in s["stages"].items():
+        echo(f"  {name:<10} {v['mean_ms']:>9.1f} {v['p50_ms']:>9.1f} {v['share']:>6.1%}")
+    if s.get("other_ms", 0.0) > 0.01 * s["step_ms"]:
+        echo(f"  {'untimed':<10} {s['other_ms']:>9.1f} {'':>9} {s['other_ms'] / max(s['step_ms'], 1e-9):>6.1%}")
+    if data_alone_img_s is not None:
+        echo(f"  data pipeline alone: {data_alone_img_s:.2f} img/s")
+    echo("  memory: " + ", ".join(f"{k.removesuffix('_mb').replace('_', ' ')} {v:.0f} MB" for k, v in mem.items()))
+    echo(f"  {text}")
+    return {**s, "data_alone_img_per_s": data_alone_img_s, "memory": mem, "verdict": verdict, "diagnosis": text}
