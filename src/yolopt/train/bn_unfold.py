@@ -10,7 +10,7 @@ statistics in training mode match the running ones it starts with.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -41,8 +41,12 @@ def is_folded(net: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def input_stats(net: nn.Module, batches: Iterable[torch.Tensor]) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-channel mean and (biased) variance of every BN's input over ``batches`` (float images in 0..1), eval mode."""
+def input_stats(net: nn.Module, batches: Iterable[torch.Tensor],
+                reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-channel mean and (biased) variance of every BN's input over ``batches`` (float images in 0..1), eval mode.
+
+    ``reduce`` (an all-reduce sum) pools the sums of every rank of a distributed run, so all ranks agree.
+    """
     sums: dict[nn.Module, list[torch.Tensor | int]] = {}
 
     def hook(mod: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -64,20 +68,25 @@ def input_stats(net: nn.Module, batches: Iterable[torch.Tensor]) -> dict[nn.Modu
             h.remove()
         net.train(was_training)
     out = {}
-    for mod, (s1, s2, n) in sums.items():
+    for mod in batchnorms(net):
+        s1, s2, n = sums[mod]
+        if reduce is not None:
+            packed = reduce(torch.cat((s1, s2, torch.tensor([float(n)], dtype=s1.dtype, device=s1.device))))
+            s1, s2, n = packed[: len(s1)], packed[len(s1): 2 * len(s1)], packed[-1]
         mean = s1 / n
         out[mod] = (mean, (s2 / n - mean * mean).clamp(min=0))
     return out
 
 
 @torch.no_grad()
-def unfold(net: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+def unfold(net: nn.Module, batches: Iterable[torch.Tensor],
+           reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
     """Re-parameterise every BN to the measured input statistics, keeping its eval-mode function; returns how many.
 
     Eval BN is ``y = a * x + c`` with ``a = w / sqrt(var + eps)``, ``c = b - mean * a``. With the measured
     mean ``m`` and variance ``v``: ``var = v``, ``mean = m``, ``w = a * sqrt(v + eps)``, ``b = c + m * a``.
     """
-    stats = input_stats(net, batches)
+    stats = input_stats(net, batches, reduce)
     for bn, (m, v) in stats.items():
         assert isinstance(bn, nn.modules.batchnorm._BatchNorm)
         a = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)

@@ -33,7 +33,9 @@ def train_command(
                                   "with a gradient scaler)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     devices: int = typer.Option(1, help="Processes for DistributedDataParallel (gloo on CPU, NCCL on CUDA)."),
-    sync_bn: bool = typer.Option(False, "--sync-bn", help="SyncBatchNorm across devices."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="SyncBatchNorm across devices (CUDA)."),
+    freeze_bn: bool = typer.Option(False, "--freeze-bn", help="BatchNorm keeps its running statistics (small batches, "
+                                   "or DDP on CPU)."),
     close_mosaic: int = typer.Option(10, "--close-mosaic", help="No mosaic for the last N epochs."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Training augmentation."),
     mosaic: bool = typer.Option(True, "--mosaic/--no-mosaic", help="Mosaic augmentation."),
@@ -63,7 +65,7 @@ def train_command(
     kw = dict(data=data, model=model, nc=nc, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
               optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr, momentum=momentum, weight_decay=weight_decay,
               warmup_epochs=warmup_epochs, nbs=nbs, clip=clip, freeze=freeze, precision=precision, device=device,
-              devices=devices, sync_bn=sync_bn, close_mosaic=close_mosaic, augment=augment, mosaic=mosaic, cache=cache,
+              devices=devices, sync_bn=sync_bn, freeze_bn=freeze_bn, close_mosaic=close_mosaic, augment=augment, mosaic=mosaic, cache=cache,
               val=val, val_data=val_data, val_every=val_every, patience=patience, project=project, name=name,
               exist_ok=exist_ok, seed=seed, deterministic=deterministic, profile=profile, tensorboard=tensorboard)
     try:

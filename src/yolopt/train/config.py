@@ -44,6 +44,7 @@ class TrainConfig:
     device: str = "auto"
     devices: int = 1
     sync_bn: bool = False
+    freeze_bn: bool = False  # BatchNorm uses (and keeps) its running statistics; its affine weights still train
     close_mosaic: int = 10
     augment: bool = True
     mosaic: bool = True

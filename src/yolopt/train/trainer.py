@@ -132,6 +132,9 @@ class Trainer:
         self.device = pick_device(cfg.device, local_rank)
         if cfg.precision == "fp16" and self.device.type != "cuda":
             raise TrainConfigError("--precision fp16 needs a CUDA device (use bf16 on CPU)")
+        if cfg.sync_bn and cfg.devices > 1 and self.device.type != "cuda":
+            raise TrainConfigError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); on CPU use "
+                                   "--freeze-bn for batch-size-independent BatchNorm")
         self.cuda = self.device.type == "cuda"
         if self.cuda:
             torch.backends.cudnn.benchmark = not cfg.deterministic
@@ -168,7 +171,8 @@ class Trainer:
         net = self.model.net
         if cfg.unfold_bn and self.resume is None and is_folded(net):
             self.loader.set_epoch(0)
-            n = unfold(net, self._batches(max(1, math.ceil(64 / cfg.batch))))
+            n = unfold(net, self._batches(max(1, math.ceil(64 / (cfg.batch * self.world)))),
+                       self._global_sum if self.world > 1 else None)
             self._info(f"the model's BatchNorm is folded into its convolutions (identity BN carrying the conv bias): "
                        f"unfolded {n} BatchNorm layers with statistics measured on training images, so training-mode "
                        f"normalisation starts where it belongs (eval-mode outputs unchanged)")
@@ -229,6 +233,10 @@ class Trainer:
     def train_epoch(self, epoch: int, max_steps: int | None = None) -> dict[str, Any]:
         cfg, timer, net = self.cfg, self.timer, self.net
         net.train()
+        if cfg.freeze_bn:
+            for m in net.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         self.loader.set_epoch(epoch)
         nb = len(self.loader)
         mloss = torch.zeros(3, dtype=torch.float64)
