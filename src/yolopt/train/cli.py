@@ -51,6 +51,7 @@ def train_command(
     seed: int = typer.Option(0, help="Random seed (data order, augmentation, init)."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic algorithms (slower)."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
+    max_bad_steps: int = typer.Option(10, "--max-bad-steps", help="Stop after N non-finite losses in a row."),
     profile: int = typer.Option(0, help="Profile N steps (where each step's time goes) instead of training."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also log to TensorBoard (yolopt[tensorboard])."),
 ) -> None:
@@ -67,7 +68,7 @@ def train_command(
               warmup_epochs=warmup_epochs, nbs=nbs, clip=clip, freeze=freeze, precision=precision, device=device,
               devices=devices, sync_bn=sync_bn, freeze_bn=freeze_bn, close_mosaic=close_mosaic, augment=augment, mosaic=mosaic, cache=cache,
               val=val, val_data=val_data, val_every=val_every, patience=patience, project=project, name=name,
-              exist_ok=exist_ok, seed=seed, deterministic=deterministic, profile=profile, tensorboard=tensorboard)
+              exist_ok=exist_ok, seed=seed, deterministic=deterministic, max_bad_steps=max_bad_steps, profile=profile, tensorboard=tensorboard)
     try:
         res = train(resume=resume, **kw) if resume else train(**kw)
     except (YoloptError, ValueError, OSError, ImportError) as e:
