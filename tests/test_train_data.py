@@ -92,7 +92,19 @@ def test_augmented_boxes_stay_on_their_coloured_objects(tmp_path):
                 covered[k, max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1] = True
                 n_boxes += 1
             assert (vivid & ~covered).sum() < 0.01 * vivid.size  # no coloured object is left without its box
+            t = b.targets[:, 2:].numpy()
+            assert (t[:, :2] - t[:, 2:] / 2 >= -1e-6).all() and (t[:, :2] + t[:, 2:] / 2 <= 1 + 1e-6).all()  # clipped
+            assert (t[:, 2:] * 160 >= 2 - 1e-3).all()  # slivers dropped
     assert n_boxes > 20
+
+
+def test_degenerate_boxes_are_dropped(tmp_path):
+    data = make_yolo(tmp_path, 4)
+    for lab in (tmp_path / "labels" / "train").glob("*.txt"):  # a sub-pixel box in every image
+        lab.write_text(lab.read_text() + "0 0.5 0.5 0.004 0.004\n")
+    loader = build_train_loader(data, 160, 4, workers=0, seed=0, mosaic=False)
+    t = next(iter(loader)).targets
+    assert len(t) and (t[:, 4:] * 160 >= 2 - 1e-3).all()
 
 
 def test_same_seed_same_batches_whatever_the_worker_count(tmp_path):
