@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
@@ -107,7 +108,7 @@ def peak_rss_mb() -> dict[str, float]:
 
 
 def diagnose(summary: dict[str, Any], data_alone_img_s: float | None, workers: int | None = None,
-             cache: str | None = None) -> tuple[str, str]:
+             cache: str | None = None, cpu: bool = True) -> tuple[str, str]:
     """(verdict, one sentence with its numbers): data-bound, copy-bound or compute-bound, and what to change."""
     st, step = summary["stages"], summary["step_ms"] or 1e-9
     share = {k: v["mean_ms"] / step for k, v in st.items()}
@@ -129,9 +130,12 @@ def diagnose(summary: dict[str, Any], data_alone_img_s: float | None, workers: i
     parts = ", ".join(f"{k} {v:.0%}" for v, k in top[:3])
     headroom = f", {data_alone_img_s / summary['img_per_s']:.1f}x what training consumes" \
         if data_alone_img_s and summary["img_per_s"] else ""
+    cores, threads = len(os.sched_getaffinity(0)), torch.get_num_threads()
+    crowded = (f"; torch's {threads} threads share {cores} cores with {workers} busy workers: fewer threads "
+               f"(OMP_NUM_THREADS) may be faster") if cpu and workers and threads + workers > cores and threads > 1 else ""
     return "compute-bound", (f"compute-bound: the model takes {1 - data:.0%} of each step ({parts}); only {data:.0%} "
                              f"waits for batches{alone}{headroom} — more workers will not help; try --precision bf16 "
-                             f"(CPUs with BF16, or CUDA), a smaller --imgsz or a smaller model")
+                             f"(CPUs with BF16, or CUDA), a smaller --imgsz or a smaller model{crowded}")
 
 
 def report(timer: StepTimer, data_alone_img_s: float | None = None, memory: dict[str, float] | None = None, *,
@@ -144,7 +148,7 @@ def report(timer: StepTimer, data_alone_img_s: float | None = None, memory: dict
     skip = (1 if len(timer.steps) > 2 else 0) if skip is None else skip
     s = timer.summary(skip=skip)
     mem = {**peak_rss_mb(), **(memory or {})}
-    verdict, text = diagnose(s, data_alone_img_s, workers, cache) if s["steps"] else ("no steps", "no steps timed")
+    verdict, text = diagnose(s, data_alone_img_s, workers, cache, timer.device.type == "cpu") if s["steps"] else ("no steps", "no steps timed")
     echo(f"training profile: {s['steps']} steps (after {skip} warm-up), {s['step_ms']:.0f} ms a step, "
          f"{s['img_per_s']:.2f} img/s")
     echo(f"  {'stage':<10} {'mean ms':>9} {'p50 ms':>9} {'share':>7}")
