@@ -25,7 +25,7 @@ COLOURS = np.array([[40, 40, 230], [40, 210, 40], [230, 60, 40]], np.uint8)  # B
 
 
 def make_yolo(root: Path, n: int = 6, seed: int = 0) -> Path:
-    """A YOLO dataset of gray images with saturated red/green/blue rectangles, each labelled with its colour's class."""
+    """A YOLO dataset: gray images with red/green/blue rectangles, each labelled with its colour's class."""
     rng = np.random.default_rng(seed)
     (root / "images" / "train").mkdir(parents=True)
     (root / "labels" / "train").mkdir(parents=True)

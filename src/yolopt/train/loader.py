@@ -52,7 +52,7 @@ def collate(samples: list[tuple[np.ndarray, np.ndarray, str, list[str]]]) -> Bat
 
 
 class EpochBatchSampler(Sampler):
-    """Batches of keys ``(index, epoch, mosaic, shape)``: this rank's share (a DistributedSampler) of the epoch's order."""
+    """Batches of keys ``(index, epoch, mosaic, shape)``: this rank's share (DistributedSampler) of the epoch."""
 
     def __init__(self, dataset: TrainDataset, batch: int, shuffle: bool, seed: int, rank: int, world_size: int,
                  rect: bool) -> None:

@@ -125,14 +125,14 @@ def diagnose(summary: dict[str, Any], data_alone_img_s: float | None, workers: i
                               f"{model_img_s:.1f} img/s{alone} — {' or '.join(tips[:2])}")
     if share.get("h2d", 0.0) >= DATA_BOUND:
         return "copy-bound", (f"copy-bound: {share['h2d']:.0%} of each step copies the batch to the device "
-                              f"({st['h2d']['mean_ms']:.0f} of {step:.0f} ms) — pin memory (CUDA) and copy non-blocking")
+                              f"({st['h2d']['mean_ms']:.0f} of {step:.0f} ms) — pin memory and copy non-blocking")
     top = sorted(((v, k) for k, v in share.items() if k not in ("data", "h2d")), reverse=True)
     parts = ", ".join(f"{k} {v:.0%}" for v, k in top[:3])
     headroom = f", {data_alone_img_s / summary['img_per_s']:.1f}x what training consumes" \
         if data_alone_img_s and summary["img_per_s"] else ""
     cores, threads = len(os.sched_getaffinity(0)), torch.get_num_threads()
-    crowded = (f"; torch's {threads} threads share {cores} cores with {workers} busy workers: fewer threads "
-               f"(OMP_NUM_THREADS) may be faster") if cpu and workers and threads + workers > cores and threads > 1 else ""
+    crowded = "" if not (cpu and workers and threads > 1 and threads + workers > cores) else \
+        f"; torch's {threads} threads share {cores} cores with {workers} workers: fewer (OMP_NUM_THREADS) may be faster"
     return "compute-bound", (f"compute-bound: the model takes {1 - data:.0%} of each step ({parts}); only {data:.0%} "
                              f"waits for batches{alone}{headroom} — more workers will not help; try --precision bf16 "
                              f"(CPUs with BF16, or CUDA), a smaller --imgsz or a smaller model{crowded}")
@@ -148,7 +148,8 @@ def report(timer: StepTimer, data_alone_img_s: float | None = None, memory: dict
     skip = (1 if len(timer.steps) > 2 else 0) if skip is None else skip
     s = timer.summary(skip=skip)
     mem = {**peak_rss_mb(), **(memory or {})}
-    verdict, text = diagnose(s, data_alone_img_s, workers, cache, timer.device.type == "cpu") if s["steps"] else ("no steps", "no steps timed")
+    verdict, text = ("no steps", "no steps timed") if not s["steps"] else \
+        diagnose(s, data_alone_img_s, workers, cache, timer.device.type == "cpu")
     echo(f"training profile: {s['steps']} steps (after {skip} warm-up), {s['step_ms']:.0f} ms a step, "
          f"{s['img_per_s']:.2f} img/s")
     echo(f"  {'stage':<10} {'mean ms':>9} {'p50 ms':>9} {'share':>7}")
