@@ -42,7 +42,8 @@ def make_yolo(root: Path, n: int = 6, seed: int = 0) -> Path:
             lines.append(f"{c} {(x0 + bw / 2) / w} {(y0 + bh / 2) / h} {bw / w} {bh / h}")
         cv2.imwrite(str(root / "images" / "train" / f"{i}.png"), img)
         (root / "labels" / "train" / f"{i}.txt").write_text("\n".join(lines) + "\n")
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\nnames: [red, green, blue]\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/train\n"
+                                    "names: [red, green, blue]\n")
     return root / "data.yaml"
 
 
