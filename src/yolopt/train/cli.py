@@ -19,6 +19,8 @@ def train_command(
     imgsz: int = typer.Option(640, help="Training image size (multiple of 32)."),
     batch: int = typer.Option(16, help="Images per batch on each device (gradients accumulate to --nbs)."),
     workers: int = typer.Option(2, help="DataLoader worker processes (decoding and augmentation)."),
+    threads: Optional[int] = typer.Option(None, help="torch threads on CPU (default: torch's; on a small machine "
+                                          "leave cores to --workers)."),
     optimizer: str = typer.Option("auto", help="SGD, AdamW or auto (AdamW with a fitted LR for short runs)."),
     lr0: float = typer.Option(0.01, "--lr0", help="Initial learning rate (SGD/AdamW; auto picks its own)."),
     lrf: float = typer.Option(0.01, "--lrf", help="Final LR as a fraction of lr0."),
@@ -63,7 +65,7 @@ def train_command(
     from . import train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    kw = dict(data=data, model=model, nc=nc, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
+    kw = dict(data=data, model=model, nc=nc, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers, threads=threads,
               optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr, momentum=momentum, weight_decay=weight_decay,
               warmup_epochs=warmup_epochs, nbs=nbs, clip=clip, freeze=freeze, precision=precision, device=device,
               devices=devices, sync_bn=sync_bn, freeze_bn=freeze_bn, close_mosaic=close_mosaic, augment=augment, mosaic=mosaic, cache=cache,

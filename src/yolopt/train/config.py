@@ -28,6 +28,7 @@ class TrainConfig:
     imgsz: int = 640
     batch: int = 16
     workers: int = 2
+    threads: int | None = None  # torch intra-op threads on CPU (default: torch's; fewer when workers share the cores)
     optimizer: str = "auto"
     lr0: float = 0.01
     lrf: float = 0.01

@@ -136,6 +136,8 @@ class Trainer:
             raise TrainConfigError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only); on CPU use "
                                    "--freeze-bn for batch-size-independent BatchNorm")
         self.cuda = self.device.type == "cuda"
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         if self.cuda:
             torch.backends.cudnn.benchmark = not cfg.deterministic
         seed_everything(cfg.seed + rank, cfg.deterministic)
