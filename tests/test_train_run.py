@@ -102,14 +102,12 @@ def test_bad_input_fails_before_writing(data_dir, tmp_path):
 def test_overfit_eight_images(data_dir, yolov8n_pt, tmp_path):
     """From the COCO yolov8n, 8 coco128 images at 320, no augmentation: the loss falls >= 60 %, mAP50 >= 0.9."""
     data = coco_subset(data_dir, tmp_path / "d", 8)
-    res = train(data=str(data), model=str(yolov8n_pt), epochs=OVERFIT_EPOCHS, imgsz=320, batch=8, workers=0,
-                augment=False, shuffle=False, close_mosaic=0, optimizer="AdamW", lr0=OVERFIT_LR, warmup_epochs=0,
-                nbs=8, val_every=10_000, project=str(tmp_path), name="overfit", plots=False)
+    # batch 2 (4 steps an epoch, no accumulation): BN running statistics (momentum 0.03) keep up with the weights
+    res = train(data=str(data), model=str(yolov8n_pt), epochs=20, imgsz=320, batch=2, nbs=2, workers=0,
+                augment=False, shuffle=False, close_mosaic=0, optimizer="AdamW", lr0=0.0005, warmup_epochs=0,
+                val_every=10_000, project=str(tmp_path), name="overfit", plots=False)
     total = [r["box_loss"] + r["cls_loss"] + r["dfl_loss"] for r in res.rows]
     print(f"overfit: total loss {total[0]:.4f} -> {total[-1]:.4f}, mAP50 {res.rows[-1]['map50']:.4f}")
     assert total[-1] <= 0.4 * total[0]
-    m = val(str(data), res.best, imgsz=320, backend="torch", plots=False)
-    assert m.metrics.map50 >= 0.9
-
-
-OVERFIT_EPOCHS, OVERFIT_LR = 40, 0.005
+    m = val(str(data), res.best, imgsz=320, backend="torch", plots=False)  # the saved file scores the same
+    assert m.metrics.map50 >= 0.9 and abs(m.metrics.map50 - res.rows[-1]["map50"]) < 1e-6
