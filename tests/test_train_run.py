@@ -44,6 +44,7 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / "weights" / "last.state.safetensors"))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_is_exact(data_dir, yolov8n_pt, tmp_path):
     data = coco_subset(data_dir, tmp_path / "d", 8)
     common = dict(SMALL, data=str(data), model=str(yolov8n_pt), epochs=2, project=str(tmp_path), augment=True,
