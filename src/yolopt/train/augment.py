@@ -1,7 +1,7 @@
 """Training augmentation: mosaic, random affine, HSV jitter, flip and letterbox, with the boxes moved along.
 
-The geometric and colour transforms and their box handling are albumentations' (optional ``train`` extra); only
-the centred letterbox padding of an already resized image is written here.
+Affine, colour and flip transforms and their box handling are albumentations' (optional ``train`` extra); the
+mosaic (see :func:`mosaic4`) and the centred letterbox of an already resized image are written here.
 """
 
 from __future__ import annotations
@@ -40,19 +40,16 @@ def albumentations() -> Any:
     return A
 
 
-def build(imgsz: int, mosaic: bool, hyp: Hyp = Hyp()) -> Any:
-    """One sample's pipeline: mosaic of 4 (or the image letterboxed) → affine → HSV → flip, output imgsz².
+def build(imgsz: int, hyp: Hyp = Hyp()) -> Any:
+    """One sample's pipeline after mosaic: letterbox to imgsz² (when not a mosaic) → affine → HSV → flip.
 
     Images come in resized so their long side is ``imgsz``; boxes are YOLO-normalised, clipped to the image,
     and dropped when under ``MIN_BOX_PX`` wide or high or less than ``MIN_VISIBLE`` of their area remains.
     """
     A = albumentations()
     fill = (PAD_VALUE,) * 3
-    first = (A.Mosaic(grid_yx=(2, 2), target_size=(imgsz, imgsz), cell_shape=(imgsz, imgsz), center_range=(0.25, 0.75),
-                      fit_mode="contain", fill=fill, p=1.0) if mosaic
-             else A.PadIfNeeded(imgsz, imgsz, position="center", border_mode=cv2.BORDER_CONSTANT, fill=fill))
     return A.Compose(
-        [first,
+        [A.PadIfNeeded(imgsz, imgsz, position="center", border_mode=cv2.BORDER_CONSTANT, fill=fill),
          A.Affine(scale=(1 - hyp.scale, 1 + hyp.scale), translate_percent=(-hyp.translate, hyp.translate),
                   keep_ratio=True, border_mode=cv2.BORDER_CONSTANT, fill=fill, p=1.0),
          A.ColorJitter(brightness=hyp.hsv_v, contrast=0.0, saturation=hyp.hsv_s, hue=hyp.hsv_h, p=1.0),
@@ -63,17 +60,49 @@ def build(imgsz: int, mosaic: bool, hyp: Hyp = Hyp()) -> Any:
     )
 
 
-def apply(pipe: Any, img: np.ndarray, labels: np.ndarray, extra: list[tuple[np.ndarray, np.ndarray]],
-          seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``pipe`` on one image and its (n, 5) labels (plus ``extra`` mosaic partners) with a fixed seed."""
+def apply(pipe: Any, img: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``pipe`` on one image and its (n, 5) labels with a fixed seed."""
     pipe.set_random_seed(seed)
-    data: dict[str, Any] = {"image": img, "bboxes": labels[:, 1:], "cls": labels[:, 0]}
-    if extra:
-        data["mosaic_metadata"] = [{"image": im, "bboxes": lab[:, 1:], "cls": lab[:, 0]} for im, lab in extra]
-    out = pipe(**data)
+    out = pipe(image=img, bboxes=labels[:, 1:], cls=labels[:, 0])
     boxes = np.asarray(out["bboxes"], np.float32).reshape(-1, 4)
     cls = np.asarray(out["cls"], np.float32).reshape(-1, 1)
     return out["image"], np.concatenate([cls, boxes], 1)
+
+
+def mosaic4(items: list[tuple[np.ndarray, np.ndarray]], imgsz: int,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Four images meeting at a random point, seen through an imgsz² window; (n, 5) labels normalised to it.
+
+    The images sit around the junction (top-left, top-right, bottom-left, bottom-right) on a conceptual
+    2·imgsz canvas whose central window is kept, the junction drawn in that window. Written here rather than
+    albumentations' ``Mosaic``, which builds a pipeline per cell on every call and costs several times the
+    rest of a sample's augmentation; boxes move, clip and filter as arrays.
+    """
+    s = imgsz
+    xc, yc = rng.uniform(0, s, 2).astype(int)  # the junction, in window coordinates
+    out = np.full((s, s, 3), PAD_VALUE, np.uint8)
+    boxes = []
+    for k, (img, lab) in enumerate(items[:4]):
+        h, w = img.shape[:2]
+        x0 = xc - w if k in (0, 2) else xc
+        y0 = yc - h if k in (0, 1) else yc
+        ax0, ay0, ax1, ay1 = max(x0, 0), max(y0, 0), min(x0 + w, s), min(y0 + h, s)
+        if ax1 > ax0 and ay1 > ay0:
+            out[ay0:ay1, ax0:ax1] = img[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
+        if len(lab):
+            xy = lab[:, 1:3] * (w, h) + (x0, y0)
+            half = lab[:, 3:5] * (w, h) / 2
+            boxes.append(np.concatenate([lab[:, :1], xy - half, xy + half], 1))
+    if not boxes:
+        return out, np.zeros((0, 5), np.float32)
+    b = np.concatenate(boxes)
+    full = (b[:, 3] - b[:, 1]) * (b[:, 4] - b[:, 2])
+    b[:, 1:] = b[:, 1:].clip(0, s)
+    bw, bh = b[:, 3] - b[:, 1], b[:, 4] - b[:, 2]
+    keep = (bw >= MIN_BOX_PX) & (bh >= MIN_BOX_PX) & (bw * bh >= MIN_VISIBLE * full)
+    b = b[keep]
+    xywh = np.concatenate([(b[:, 1:3] + b[:, 3:5]) / 2, b[:, 3:5] - b[:, 1:3]], 1) / s
+    return out, np.concatenate([b[:, :1], xywh], 1).astype(np.float32)
 
 
 def pad_to(img: np.ndarray, labels: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -207,7 +207,7 @@ class TrainDataset(torch.utils.data.Dataset):
         self.names = list(records.names)
         self.nc = len(self.names)
         self._cache: list[np.ndarray | None] | None = None
-        self._pipelines: dict[bool, Any] = {}
+        self._pipeline: Any = None  # built in the worker on first use
         if cache == "ram":
             self._fill_cache()
 
@@ -262,16 +262,16 @@ class TrainDataset(torch.utils.data.Dataset):
         labels = self.records.labels[j]
         if self.augment:
             rng = np.random.default_rng(sample_seed(self.seed, epoch, i))
-            extra = []
             if mosaic:
+                items = [(img, labels)]
                 for o in rng.integers(0, len(self), 3):
                     im, k, b = self.load(int(o))
-                    extra.append((im, self.records.labels[k]))
+                    items.append((im, self.records.labels[k]))
                     bad += b
-            pipe = self._pipelines.get(bool(mosaic))
-            if pipe is None:
-                pipe = self._pipelines[bool(mosaic)] = aug.build(self.imgsz, bool(mosaic), self.hyp)
-            img, labels = aug.apply(pipe, img, labels, extra, int(rng.integers(2**31)))
+                img, labels = aug.mosaic4(items, self.imgsz, rng)
+            if self._pipeline is None:
+                self._pipeline = aug.build(self.imgsz, self.hyp)
+            img, labels = aug.apply(self._pipeline, img, labels, int(rng.integers(2**31)))
         else:
             img, labels = aug.pad_to(img, labels, tuple(shape) if shape is not None else (self.imgsz, self.imgsz))
         chw = np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))
