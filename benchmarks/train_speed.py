@@ -68,13 +68,14 @@ def yolopt_profile(data: Path, model: str, a: argparse.Namespace, precision: str
     from yolopt.train.config import TrainConfig
 
     cfg = TrainConfig(data=str(data), model=model, epochs=1, imgsz=a.imgsz, batch=a.batch, workers=a.workers,
-                      precision=precision, val=False, plots=False, project=str(project), name=precision,
-                      profile=a.steps)
+                      threads=a.threads, precision=precision, val=False, plots=False, project=str(project),
+                      name=precision, profile=a.steps)
     tr = Trainer(cfg)
     tr.setup()
     tr.train_epoch(0, max_steps=a.steps)
     alone = profiler.measure_data_alone(tr.loader, a.steps)
-    return profiler.report(tr.timer, data_alone_img_s=alone["img_per_s"], workers=a.workers, skip=a.skip,
+    return profiler.report(tr.timer, data_alone_img_s=alone["img_per_s"], workers=a.workers, precision=precision,
+                           skip=a.skip,
                            echo=lambda s: print(f"  [{precision}] {s}"))
 
 
@@ -102,7 +103,8 @@ def step_alone(data: Path, model: str, a: argparse.Namespace, project: Path, rep
     from yolopt.train.trainer import Trainer
 
     cfg = TrainConfig(data=str(data), model=model, epochs=1, imgsz=a.imgsz, batch=a.batch, workers=0,
-                      optimizer="SGD", augment=False, val=False, plots=False, project=str(project), name="alone")
+                      threads=a.threads, optimizer="SGD", augment=False, val=False, plots=False,
+                      project=str(project), name="alone")
     tr = Trainer(cfg)
     tr.setup()
     batch = next(iter(tr.loader))
@@ -138,20 +140,30 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8, help="training steps timed (coco128 at batch 16: one epoch)")
     ap.add_argument("--skip", type=int, default=2, help="first steps left out (worker start-up, first allocations)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved FP32/BF16 steps without data")
+    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="yolopt's torch threads; default: what Ultralytics picks for itself (cores - 1)")
     ap.add_argument("--no-peer", action="store_true")
     a = ap.parse_args()
     from yolopt.bench.runner import machine
 
     print(f"{machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"load average {os.getloadavg()[0]:.1f} at start (shared machine)")
-    print(f"settings: imgsz {a.imgsz}, batch {a.batch}, workers {a.workers}, mosaic on, steps {a.skip + 1}..{a.steps}")
+    print(f"settings: imgsz {a.imgsz}, batch {a.batch}, workers {a.workers}, mosaic on, steps {a.skip + 1}..{a.steps}, "
+          f"yolopt --threads {a.threads} (Ultralytics sets OMP_NUM_THREADS to cores - 1 itself)")
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
         tmp = Path(tmp)
         data = yolo_copy(Path(a.data), tmp / "data")
-        fp32 = yolopt_profile(data, a.model, a, "fp32", tmp / "runs")
-        peer = None if a.no_peer else peer_train(a.peer_python, data, a.model, a, tmp)
-        bf16 = yolopt_profile(data, a.model, a, "bf16", tmp / "runs")
-        alone = step_alone(data, a.model, a, tmp / "runs", a.repeats)
+        loads = {}
+
+        def stage(name, fn, *args):
+            loads[name] = os.getloadavg()[0]
+            print(f"-- {name} (load average {loads[name]:.1f})", flush=True)
+            return fn(*args)
+
+        fp32 = stage("yolopt fp32", yolopt_profile, data, a.model, a, "fp32", tmp / "runs")
+        peer = None if a.no_peer else stage("ultralytics", peer_train, a.peer_python, data, a.model, a, tmp)
+        bf16 = stage("yolopt bf16", yolopt_profile, data, a.model, a, "bf16", tmp / "runs")
+        alone = stage("no data", step_alone, data, a.model, a, tmp / "runs", a.repeats)
     rows = [("yolopt train, FP32", f"{fp32['img_per_s']:.2f}", fp32["verdict"]),
             ("yolopt train, BF16", f"{bf16['img_per_s']:.2f}", bf16["verdict"]),
             ("Ultralytics yolo train, FP32", f"{peer['img_per_s']:.2f}" if peer else "skipped", "")]
@@ -163,7 +175,8 @@ def main() -> None:
     print(f"forward+backward+SGD without data, batch {a.batch} at {a.imgsz}: FP32 {alone['fp32']:.2f} img/s, "
           f"BF16 {alone['bf16']:.2f} img/s: {alone['bf16'] / alone['fp32']:.2f}x (target >= 1.7x)")
     print(f"verdicts: FP32 — {fp32['diagnosis']}\n          BF16 — {bf16['diagnosis']}")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print("load average at the start of each: " + ", ".join(f"{k} {v:.1f}" for k, v in loads.items())
+          + f"; end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def peak_rss_mb() -> dict[str, float]:
 
 
 def diagnose(summary: dict[str, Any], data_alone_img_s: float | None, workers: int | None = None,
-             cache: str | None = None, cpu: bool = True) -> tuple[str, str]:
+             cache: str | None = None, cpu: bool = True, precision: str | None = None) -> tuple[str, str]:
     """(verdict, one sentence with its numbers): data-bound, copy-bound or compute-bound, and what to change."""
     st, step = summary["stages"], summary["step_ms"] or 1e-9
     share = {k: v["mean_ms"] / step for k, v in st.items()}
@@ -133,14 +133,15 @@ def diagnose(summary: dict[str, Any], data_alone_img_s: float | None, workers: i
     cores, threads = len(os.sched_getaffinity(0)), torch.get_num_threads()
     crowded = "" if not (cpu and workers and threads > 1 and threads + workers > cores) else \
         f"; torch's {threads} threads share {cores} cores with {workers} workers: fewer (OMP_NUM_THREADS) may be faster"
+    amp = "" if precision in ("bf16", "fp16") else "--precision bf16 (CPUs with BF16, or CUDA), "
     return "compute-bound", (f"compute-bound: the model takes {1 - data:.0%} of each step ({parts}); only {data:.0%} "
-                             f"waits for batches{alone}{headroom} — more workers will not help; try --precision bf16 "
-                             f"(CPUs with BF16, or CUDA), a smaller --imgsz or a smaller model{crowded}")
+                             f"waits for batches{alone}{headroom} — more workers will not help; try {amp}"
+                             f"a smaller --imgsz or a smaller model{crowded}")
 
 
 def report(timer: StepTimer, data_alone_img_s: float | None = None, memory: dict[str, float] | None = None, *,
-           workers: int | None = None, cache: str | None = None, skip: int | None = None,
-           echo: Any = print) -> dict[str, Any]:
+           workers: int | None = None, cache: str | None = None, precision: str | None = None,
+           skip: int | None = None, echo: Any = print) -> dict[str, Any]:
     """Print the per-stage table, throughput, memory and the verdict; return them as a dict.
 
     ``skip`` steps at the start are left out (default: the first, which includes starting the workers).
@@ -149,7 +150,7 @@ def report(timer: StepTimer, data_alone_img_s: float | None = None, memory: dict
     s = timer.summary(skip=skip)
     mem = {**peak_rss_mb(), **(memory or {})}
     verdict, text = ("no steps", "no steps timed") if not s["steps"] else \
-        diagnose(s, data_alone_img_s, workers, cache, timer.device.type == "cpu")
+        diagnose(s, data_alone_img_s, workers, cache, timer.device.type == "cpu", precision)
     echo(f"training profile: {s['steps']} steps (after {skip} warm-up), {s['step_ms']:.0f} ms a step, "
          f"{s['img_per_s']:.2f} img/s")
     echo(f"  {'stage':<10} {'mean ms':>9} {'p50 ms':>9} {'share':>7}")
