@@ -20,6 +20,7 @@ from yolopt.eval import val
 from yolopt.model import load_model
 from yolopt.train import train
 from yolopt.train.config import TrainConfigError
+from yolopt.train.trainer import TrainingDiverged
 
 SMALL = dict(imgsz=160, batch=4, workers=0, augment=False, shuffle=False, val=False, plots=False, close_mosaic=0,
              deterministic=True)
@@ -112,3 +113,21 @@ def test_overfit_eight_images(data_dir, yolov8n_pt, tmp_path):
     assert total[-1] <= 0.4 * total[0]
     m = val(str(data), res.best, imgsz=320, backend="torch", plots=False)  # the saved file scores the same
     assert m.metrics.map50 >= 0.9 and abs(m.metrics.map50 - res.rows[-1]["map50"]) < 1e-6
+
+
+def test_bf16_run_then_non_finite_losses_stop_and_keep_last_checkpoint(data_dir, yolov8n_pt, tmp_path):
+    data = coco_subset(data_dir, tmp_path / "d", 8)
+
+    def poison(epoch, trainer):  # from epoch 2 on every loss is NaN
+        trainer.criterion = lambda *a, **k: (torch.tensor(float("nan")), torch.zeros(3))
+
+    with pytest.raises(TrainingDiverged, match="3 non-finite losses or gradients in a row .* last good checkpoint"):
+        train(on_epoch_end=poison, **dict(SMALL, data=str(data), model=str(yolov8n_pt), epochs=3, precision="bf16",
+                                          max_bad_steps=3, project=str(tmp_path), name="nan"))
+    run = tmp_path / "nan"
+    rows = (run / "results.csv").read_text().splitlines()
+    assert float(rows[1].split(",")[1]) > 0  # epoch 1 trained under bf16 autocast, finite
+    assert rows[-1].split(",")[-1] == "2"  # epoch 2: both steps skipped and counted; epoch 3's first one stopped it
+    last = load_model(run / "weights" / "last.safetensors")  # the last good checkpoint is intact
+    assert all(torch.isfinite(v).all() for v in last.net.state_dict().values())
+    assert not list((run / "weights").glob("*.tmp"))

@@ -210,7 +210,7 @@ class Trainer:
         self.best_fitness: float | None = None
         self.best_epoch: int | None = None
         self.rows: list[dict[str, Any]] = []
-        self.skipped = 0
+        self.skipped = self.bad_run = 0
         if self.resume is not None:
             info = checkpoint.load_state(self.weights / "last.state.safetensors", unwrap(self.net), self.ema.net, self.opt)
             self.start_epoch = info["epoch"] + 1
@@ -242,7 +242,7 @@ class Trainer:
         self.loader.set_epoch(epoch)
         nb = len(self.loader)
         mloss = torch.zeros(3, dtype=torch.float64)
-        images, bad_run, t0 = 0, 0, time.perf_counter()
+        images, t0 = 0, time.perf_counter()
         bar = _Progress(self.main, f"epoch {epoch + 1}/{cfg.epochs}", nb if max_steps is None else min(nb, max_steps))
         it = iter(self.loader)
         for i in range(nb):
@@ -268,9 +268,9 @@ class Trainer:
                 finite = flag.item() > 0
             if not bool(finite):
                 self.skipped += 1
-                bad_run += 1
+                self.bad_run += 1
                 self.opt.zero_grad(set_to_none=True)
-                self._check_bad(bad_run, epoch, i)
+                self._check_bad(epoch, i)
                 self.it += 1
                 timer.step_done(images=img.shape[0])
                 continue
@@ -280,13 +280,13 @@ class Trainer:
                 with timer("optimizer"):
                     ok = self._step()
                 if ok:
-                    bad_run = 0
+                    self.bad_run = 0
                     with timer("ema"):
                         self.ema.update(net)
                 else:
                     self.skipped += 1
-                    bad_run += 1
-                    self._check_bad(bad_run, epoch, i)
+                    self.bad_run += 1
+                    self._check_bad(epoch, i)
                 self.last_step = self.it
             self.it += 1
             timer.step_done(images=img.shape[0])
@@ -320,7 +320,8 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         return ok
 
-    def _check_bad(self, bad_run: int, epoch: int, step: int) -> None:
+    def _check_bad(self, epoch: int, step: int) -> None:
+        bad_run = self.bad_run  # counted across epochs: N in a row, wherever they fall
         if bad_run >= self.cfg.max_bad_steps:
             last = self.weights / "last.safetensors"
             kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
