@@ -417,7 +417,7 @@ class Trainer:
         data_alone = profiler.measure_data_alone(self.loader, min(self.cfg.profile, len(self.loader)))
         summary = profiler.report(self.timer, data_alone_img_s=data_alone["img_per_s"],
                                   memory={"rss_mb": rss_bytes() / 2**20}, workers=self.cfg.workers,
-                                  cache=self.cfg.cache)
+                                  cache=self.cfg.cache, precision=self.cfg.precision)
         return TrainResult(self.save_dir, None, None, None, None, 0, [], self.skipped, "profile", summary)
 
 
