@@ -455,10 +455,11 @@ def _row_text(r: dict[str, Any]) -> str:
 
 
 def _tensorboard(save_dir: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise TrainConfigError(f"--tensorboard needs the tensorboard package: pip install 'yolopt[tensorboard]' ({e})") from e
+    from ..optional import require
+
+    require("tensorboard", "yolopt[tensorboard]", "--tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(str(save_dir))
 
 
