@@ -138,6 +138,10 @@ class Trainer:
         self.cuda = self.device.type == "cuda"
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        if cfg.tensorboard:
+            from ..optional import require
+
+            require("tensorboard", "yolopt[tensorboard]", "--tensorboard")  # fail before anything is written
         if self.cuda:
             torch.backends.cudnn.benchmark = not cfg.deterministic
         seed_everything(cfg.seed + rank, cfg.deterministic)
@@ -455,9 +459,6 @@ def _row_text(r: dict[str, Any]) -> str:
 
 
 def _tensorboard(save_dir: Path) -> Any:
-    from ..optional import require
-
-    require("tensorboard", "yolopt[tensorboard]", "--tensorboard")
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(str(save_dir))
