@@ -246,7 +246,7 @@ class Trainer:
         self.loader.set_epoch(epoch)
         nb = len(self.loader)
         mloss = torch.zeros(3, dtype=torch.float64)
-        images, t0 = 0, time.perf_counter()
+        images, done, t0 = 0, 0, time.perf_counter()
         bar = _Progress(self.main, f"epoch {epoch + 1}/{cfg.epochs}", nb if max_steps is None else min(nb, max_steps))
         it = iter(self.loader)
         for i in range(nb):
@@ -294,8 +294,9 @@ class Trainer:
                 self.last_step = self.it
             self.it += 1
             timer.step_done(images=img.shape[0])
-            mloss = (mloss * i + items.double().cpu()) / (i + 1)
             images += img.shape[0]
+            done += 1
+            mloss += (items.double().cpu() - mloss) / done  # running mean over the steps that counted
             bar.update(mloss.tolist(), images / max(time.perf_counter() - t0, 1e-9))
             if max_steps is not None and i + 1 >= max_steps:
                 break
