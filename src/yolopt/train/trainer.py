@@ -375,7 +375,7 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg.epochs):
             if cfg.close_mosaic and epoch >= cfg.epochs - cfg.close_mosaic and self.loader.mosaic:
                 self.loader.close_mosaic()
-                self._info(f"mosaic off for the last {cfg.close_mosaic} epochs")
+                self._info(f"mosaic off from epoch {epoch + 1} (--close-mosaic {cfg.close_mosaic})")
             row = self.train_epoch(epoch)
             stop = False
             if self.main:
