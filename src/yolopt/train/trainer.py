@@ -88,6 +88,16 @@ def clean_copy(net: nn.Module, model: YoloModel) -> YoloModel:
     return YoloModel(out.eval(), model.names, model.imgsz, dict(model.meta))
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc keeps it otherwise, and RSS creeps up)."""
+    import gc
+
+    from ..engine.memory import trim
+
+    gc.collect()
+    trim()
+
+
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -386,6 +396,7 @@ class Trainer:
                     self.best_fitness, self.best_epoch = m, epoch
                 self.rows.append(row)
                 self.save(epoch, m)
+                release_memory()  # validation's and saving's temporaries, so RSS stays flat from epoch to epoch
                 results.write_results(self.save_dir / "results.csv", self.rows)
                 if writer is not None:
                     for k, v in row.items():
