@@ -1,7 +1,7 @@
 """Training records and samples: images with normalised boxes from a COCO folder or a YOLO data.yaml.
 
-Loading goes through :mod:`yolopt.data` (the evaluation loaders); YOLO label files are re-read leniently here, so a
-malformed line costs that line (a warning naming file and line) instead of the whole run.
+COCO goes through :mod:`yolopt.data`'s loader (the evaluation one); a YOLO data.yaml's split and label files are
+read here, leniently, so a malformed line costs that line (a warning naming file and line), not the whole run.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch
 
 from ..data.datasets import DatasetError as DataError
 from ..data.datasets import image_size, label_path, load_dataset, yaml_module
-from ..data.sources import IMAGE_EXTS
 from ..data.decode import DecodeError, read_image
+from ..data.sources import IMAGE_EXTS
 from ..errors import YoloptError
 from . import augment as aug
 
@@ -46,7 +46,8 @@ class Records:
 def load_records(data: str | Path, split: str = "train") -> Records:
     """Read a COCO folder / instances JSON or a YOLO data.yaml into :class:`Records`, checking what training needs."""
     p = Path(data)
-    yamls = [p] if p.suffix.lower() in (".yaml", ".yml") else sorted(p.glob("data.y*ml")) if p.is_dir() else []
+    yamls = [p] if p.suffix.lower() in (".yaml", ".yml") else sorted(p.glob("*.y*ml")) if p.is_dir() else []
+    yamls = [y for y in yamls if y.stem == "data"] or (yamls if len(yamls) == 1 else [])  # else: the loader says
     skipped_lines: list[str] = []
     if yamls:
         paths, names = _yolo_split(yamls[0], split)
@@ -60,7 +61,7 @@ def load_records(data: str | Path, split: str = "train") -> Records:
             log.warning(w)
         names = [ds.names[k] for k in range(len(ds.names))]
         paths = [r.path for r in ds.images]
-        labels = _coco_labels(ds)
+        labels = _coco_labels(ds) if ds.kind == "coco" else [lab.astype(np.float32) for lab in ds.labels or []]
     if not paths:
         raise DatasetError(f"{data}: no images")
     shapes, bad = _image_shapes(paths)
