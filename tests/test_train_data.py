@@ -211,7 +211,7 @@ def test_dataset_error_is_a_yolopt_error():
 
 
 def test_a_yolo_folder_with_any_yaml_name_reads_leniently(tmp_path):
-    (make_yolo(tmp_path, 3)).rename(tmp_path / "mine.yaml")
+    make_yolo(tmp_path, 3).rename(tmp_path / "mine.yaml")
     lab = tmp_path / "labels" / "train" / "0.txt"
     lab.write_text(lab.read_text() + "oops\n")  # would stop the strict evaluation loader
     rec = load_records(tmp_path)
