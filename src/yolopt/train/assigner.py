@@ -60,9 +60,9 @@ class TaskAlignedAssigner:
         wh = gt_boxes[..., 2:] - gt_boxes[..., :2]
         wh = torch.where((wh < self.min_side) & gt_mask[..., None], torch.full_like(wh, self.min_side), wh)
         boxes = torch.cat((centre - wh / 2, centre + wh / 2), -1)
-        lt = anchors[None, None] - boxes[:, :, None, :2]
-        rb = boxes[:, :, None, 2:] - anchors[None, None]
-        return torch.cat((lt, rb), -1).amin(-1) > EPS
+        ax, ay = anchors[:, 0], anchors[:, 1]
+        x1, y1, x2, y2 = (boxes[..., i, None] for i in range(4))  # (B, M, 1) each
+        return (ax - x1 > EPS) & (ay - y1 > EPS) & (x2 - ax > EPS) & (y2 - ay > EPS)
 
     @torch.no_grad()
     def __call__(self, scores: torch.Tensor, boxes: torch.Tensor, anchors: torch.Tensor, gt_labels: torch.Tensor,
@@ -76,11 +76,13 @@ class TaskAlignedAssigner:
                                                                                               device=scores.device))
         inside = self.candidates(anchors, gt_boxes, gt_mask)
         valid = inside & gt_mask[:, :, None]
-        cls_score = scores.permute(0, 2, 1).gather(1, gt_labels[:, :, None].expand(-1, -1, a))  # (B, M, A)
-        overlaps = ciou(gt_boxes[:, :, None, :], boxes[:, None, :, :]).clamp_(0)
-        overlaps = torch.where(valid, overlaps, torch.zeros((), dtype=overlaps.dtype, device=overlaps.device))
-        bbox_scores = torch.where(valid, cls_score, torch.zeros((), dtype=cls_score.dtype, device=cls_score.device))
-        metric = bbox_scores.pow(self.alpha) * overlaps.pow(self.beta)
+        # scores and CIoU only where an anchor centre is inside a box (a few % of the pairs); zero elsewhere
+        bi, mi, ai = valid.nonzero(as_tuple=True)
+        iou = ciou(gt_boxes[bi, mi], boxes[bi, ai]).clamp_(0)
+        overlaps = torch.zeros(valid.shape, dtype=boxes.dtype, device=boxes.device)
+        overlaps[bi, mi, ai] = iou
+        metric = torch.zeros_like(overlaps)
+        metric[bi, mi, ai] = scores[bi, ai, gt_labels[bi, mi]].pow(self.alpha) * iou.pow(self.beta)
 
         # each box's top-k anchors by alignment (an index picked twice only happens for padding boxes: dropped)
         top_idx = metric.topk(self.topk, dim=-1).indices
