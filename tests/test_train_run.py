@@ -85,6 +85,7 @@ def test_two_processes_equal_one(data_dir, yolov8n_pt, tmp_path):
                 and "running" not in k)
     assert moved > 1e-3  # three SGD steps really changed the weights
     worst = max((a[k] - b[k]).abs().max().item() for k in a if k.startswith("model.") and a[k].is_floating_point())
+    print(f"2 ranks x batch 4 vs 1 x batch 8, 3 SGD steps: largest weight difference {worst:.2e} (moved {moved:.2e})")
     assert worst <= 1e-5, worst
 
 
