@@ -82,7 +82,7 @@ def test_two_processes_equal_one(data_dir, yolov8n_pt, tmp_path):
     a, b = weights(one), weights(two)
     start = load_model(yolov8n_pt).net.state_dict()
     moved = max((a[f"model.{k}"] - v).abs().max().item() for k, v in start.items() if v.is_floating_point()
-                and "running" not in k)
+                and ".bn." not in k)  # convolutions only: BN parameters were re-set by unfolding
     assert moved > 1e-3  # three SGD steps really changed the weights
     worst = max((a[k] - b[k]).abs().max().item() for k in a if k.startswith("model.") and a[k].is_floating_point())
     print(f"2 ranks x batch 4 vs 1 x batch 8, 3 SGD steps: largest weight difference {worst:.2e} (moved {moved:.2e})")
