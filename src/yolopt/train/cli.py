@@ -61,7 +61,6 @@ def train_command(
 
     Exit status: 0 done; 2 bad input (nothing written) or training stopped on non-finite losses.
     """
-    from ..errors import YoloptError
     from . import train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -71,11 +70,7 @@ def train_command(
               devices=devices, sync_bn=sync_bn, freeze_bn=freeze_bn, close_mosaic=close_mosaic, augment=augment, mosaic=mosaic, cache=cache,
               val=val, val_data=val_data, val_every=val_every, patience=patience, project=project, name=name,
               exist_ok=exist_ok, seed=seed, deterministic=deterministic, max_bad_steps=max_bad_steps, profile=profile, tensorboard=tensorboard)
-    try:
-        res = train(resume=resume, **kw) if resume else train(**kw)
-    except (YoloptError, ValueError, OSError, ImportError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(getattr(e, "exit_code", 2))
+    res = train(resume=resume, **kw) if resume else train(**kw)  # errors end in cli_guard's one error path
     if res.profile is not None:
         return
     best = f"best {res.best} (mAP50-95 {res.best_fitness:.4f}, epoch {res.best_epoch})" if res.best_fitness is not None \
