@@ -356,6 +356,10 @@ from .optimize.cli import quantize_command  # noqa: E402
 command(app, "quantize")(quantize_command)
 command(app, "train")(__import__("yolopt.train.cli", fromlist=["train_command"]).train_command)
 
+from .optimize.prune.cli import prune_command  # noqa: E402
+
+app.command("prune")(prune_command)
+
 
 def main() -> None:
     app()

@@ -60,21 +60,55 @@ class Bottleneck(nn.Module):
         return x + y if self.add else y
 
 
+class SplitConv(nn.Module):
+    """Two 1x1 Convs side by side, returned as a list: C2f's ``cv1`` with halves that may differ in width."""
+
+    def __init__(self, a: Conv, b: Conv):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.a(x), self.b(x)]
+
+
 class C2f(nn.Module):
     """CSP bottleneck with two convolutions and every bottleneck's output concatenated."""
 
     def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, e: float = 0.5):
         super().__init__()
         self.c = int(c2 * e)
-        self.cv1 = Conv(c1, 2 * self.c, 1, 1)
+        self.cv1: nn.Module = Conv(c1, 2 * self.c, 1, 1)
         self.cv2 = Conv((2 + n) * self.c, c2, 1)
         self.m = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, e=1.0) for _ in range(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = list(self.cv1(x).split((self.c, self.c), 1))
+        y = self.cv1(x)
+        y = list(y) if isinstance(y, list) else list(y.split((self.c, self.c), 1))
         for m in self.m:
             y.append(m(y[-1]))
         return self.cv2(torch.cat(y, 1))
+
+    @torch.no_grad()
+    def split_cv1(self) -> None:
+        """Replace ``cv1`` by two convs computing its two halves (weights and BN copied: the same function).
+
+        Channel pruning needs it: a split's halves cannot be traced, two convs can, and may then be pruned apart.
+        """
+        if isinstance(self.cv1, SplitConv):
+            return
+        old: Conv = self.cv1  # type: ignore[assignment]
+        if not hasattr(old, "bn"):
+            raise ValueError("split_cv1 needs an unfused C2f (BatchNorm still separate)")
+        halves = []
+        for sl in (slice(0, self.c), slice(self.c, 2 * self.c)):
+            half = Conv(old.conv.in_channels, self.c, 1, 1).to(old.conv.weight.device)
+            half.conv.weight.copy_(old.conv.weight[sl])
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(half.bn, name).copy_(getattr(old.bn, name)[sl])
+            half.bn.num_batches_tracked.copy_(old.bn.num_batches_tracked)
+            half.train(old.training)
+            halves.append(half)
+        self.cv1 = SplitConv(*halves)
 
 
 class SPPF(nn.Module):

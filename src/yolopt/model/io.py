@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .shapes import apply_channels, conv_channels
 from .yolo import YOLOv8, ModelSpec
 
 FORMAT = "yolopt.yolov8.v1"
@@ -56,6 +57,7 @@ def save_yolopt(model: YoloModel, path: str | Path, half: bool = True) -> Path:
         "stride": str(model.stride),
         "imgsz": str(model.imgsz),
         "meta": json.dumps(model.meta),
+        "channels": json.dumps(conv_channels(model.net)),  # [out, in] per conv: how a pruned model is rebuilt
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -75,7 +77,12 @@ def load_yolopt(path: str | Path) -> YoloModel:
     if len(names) != int(meta["nc"]):
         raise ValueError(f"{path}: {len(names)} class names for nc={meta['nc']}")
     net = YOLOv8(ModelSpec(meta["scale"], len(names)))
-    missing, unexpected = net.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
+    try:
+        if "channels" in meta:
+            apply_channels(net, json.loads(meta["channels"]))
+        missing, unexpected = net.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
+    except (ValueError, RuntimeError) as e:  # a channel map or tensor shapes that do not fit the architecture
+        raise ValueError(f"{path}: weights do not fit YOLOv8{meta['scale']} with its channel map: {e}") from e
     missing = [k for k in missing if "num_batches_tracked" not in k]
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not fit YOLOv8{meta['scale']} (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -20,7 +20,7 @@ SPEED_METHOD = ("yolopt's engine as `yolopt predict` runs it (default batch {bat
                 "measured {rounds} times alternating with the other, the best run kept")
 
 
-def _bench(path: Path, backend: str, paths: list[Path], imgsz: int, precision: str, seconds: float) -> dict[str, Any]:
+def bench_model(path: Path, backend: str, paths: list[Path], imgsz: int, precision: str, seconds: float) -> dict[str, Any]:
     """End-to-end and inference-only img/s and per-image latency of one model, measured as ``yolopt bench`` does."""
     from ..backends.base import concurrency
     from ..bench.runner import bench_one
@@ -39,8 +39,8 @@ def compare_speed(baseline: Path, quantized: Path, backend: str, paths: list[Pat
     """FP32 vs ``quantized`` speed, each measured ``rounds`` times alternating (load drifts hit both), best kept."""
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     for _ in range(rounds):
-        runs["before"].append(_bench(baseline, backend, paths, imgsz, "fp32", seconds))
-        runs["after"].append(_bench(quantized, backend, paths, imgsz, precision, seconds))
+        runs["before"].append(bench_model(baseline, backend, paths, imgsz, "fp32", seconds))
+        runs["after"].append(bench_model(quantized, backend, paths, imgsz, precision, seconds))
     best = {k: max(v, key=lambda r: r["e2e_img_s"]) for k, v in runs.items()}
     best_infer = {k: max(r["infer_img_s"] for r in v) for k, v in runs.items()}
     for k in best:

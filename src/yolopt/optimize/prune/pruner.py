@@ -1,0 +1,233 @@
+"""Structured channel pruning of a YOLOv8 detector with Torch-Pruning's dependency graph.
+
+Torch-Pruning cannot trace C2f's ``split`` (its shape inference fails), so every C2f's first 1x1 conv is first
+replaced by two convs computing the same halves (:meth:`C2f.split_cv1`); the halves may then shrink apart. The
+head's output convs (box distribution and class logits) and the DFL keep their outputs; everything else is
+prunable, coupled where the graph says so (residual adds, concatenations).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ...model import YoloModel, load_model
+from ...model.blocks import C2f
+from ...model.head import Detect
+from ...model.shapes import conv_channels
+from ...model.yolo import YOLOv8
+from ...optional import require
+from .errors import PruneError
+
+IMPORTANCES = ("l1", "bn", "lamp")
+#: Side of the square image Torch-Pruning traces and counts MACs at; convolutions scale with the area, so the
+#: count at 640 is this one times (640 / TRACE_SIZE) ** 2 (exactly: every layer is a conv, pool or upsample).
+TRACE_SIZE = 160
+GFLOPS_SIZE = 640
+TAYLOR_MSG = ("importance 'taylor' needs gradients of the detection loss on labelled images, which arrives with "
+              "`yolopt train`; use l1, bn or lamp for now")
+
+#: ``on_step(step, net)``: called after each of ``steps`` pruning steps (e.g. to fine-tune before the next one).
+StepHook = Callable[[int, nn.Module], None]
+
+
+@dataclass
+class PruneResult:
+    """The pruned model and what pruning changed: MACs and parameters at 640x640, channels per conv."""
+
+    model: YoloModel
+    original: YoloModel
+    ratio: float
+    macs: tuple[float, float]
+    params: tuple[int, int]
+    channels: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def macs_fraction(self) -> float:
+        return self.macs[1] / self.macs[0]
+
+
+def _importance(name: str) -> Any:
+    import torch_pruning as tp
+
+    if name == "taylor":
+        raise PruneError(TAYLOR_MSG)
+    table = {"l1": lambda: tp.importance.GroupMagnitudeImportance(p=1), "bn": tp.importance.BNScaleImportance,
+             "lamp": lambda: tp.importance.LAMPImportance(p=2)}
+    if name not in table:
+        raise PruneError(f"importance {name!r}: expected one of {', '.join(IMPORTANCES)} (taylor: with yolopt train)")
+    return table[name]()
+
+
+def _nearest(channels: int, round_to: int) -> int:
+    """Round a channel count to the nearest multiple of ``round_to`` (halves round up)."""
+    return int(math.floor(channels / round_to + 0.5)) * round_to
+
+
+def kept_channels(channels: int, ratio: float, round_to: int) -> int:
+    """Channels a per-layer ``ratio`` keeps of ``channels`` (Torch-Pruning's count, rounded to nearest)."""
+    return min(channels, _nearest(int(channels * (1 - ratio)), round_to))
+
+
+def _make_pruner(net: nn.Module, importance: str, ratio: float, global_pruning: bool, round_to: int,
+                 steps: int) -> Any:
+    import torch_pruning as tp
+
+    class NearestPruner(tp.pruner.BasePruner):
+        """Rounds kept channels to the nearest multiple (Torch-Pruning rounds down), never to zero."""
+
+        def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
+            keep = max(round_to, _nearest(current_channels - n_pruned, round_to))
+            return max(current_channels - keep, 0)
+
+    det = net.model[-1]
+    ignored = [m for i in range(det.nl) for m in (det.cv2[i][-1], det.cv3[i][-1])] + [det.dfl]
+    return NearestPruner(net, torch.zeros(1, 3, TRACE_SIZE, TRACE_SIZE), importance=_importance(importance),
+                         global_pruning=global_pruning, pruning_ratio=ratio, iterative_steps=steps,
+                         ignored_layers=ignored, round_to=round_to)
+
+
+def count(net: nn.Module) -> tuple[float, int]:
+    """(MACs at 640x640, parameters) of ``net``."""
+    import torch_pruning as tp
+
+    macs, params = tp.utils.count_ops_and_params(net, torch.zeros(1, 3, TRACE_SIZE, TRACE_SIZE))
+    return float(macs) * (GFLOPS_SIZE / TRACE_SIZE) ** 2, int(params)
+
+
+def load_detector(model: str | Path | YoloModel) -> YoloModel:
+    """The model to prune: a YOLOv8 detector with its PyTorch weights, else a :class:`PruneError`."""
+    if isinstance(model, (str, Path)) and Path(str(model)).suffix in (".onnx", ".xml", ".engine", ".bin"):
+        raise PruneError(f"model {model}: an exported graph cannot be pruned; give the PyTorch weights "
+                         "(.pt, .safetensors or a model name)")
+    try:
+        m = load_model(model)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        raise PruneError(f"model {model}: not a YOLOv8 detector yolopt can prune ({e})") from e
+    if not isinstance(m.net, YOLOv8) or not isinstance(m.net.model[-1], Detect):
+        raise PruneError(f"model {model}: not a YOLOv8 detector")
+    return m
+
+
+def splittable(net: nn.Module) -> nn.Module:
+    """A float, eval-mode copy of ``net`` with every C2f's first conv split in two (the same function)."""
+    net = copy.deepcopy(net).float().eval()
+    if any(not hasattr(m, "bn") for m in net.modules() if m.__class__.__name__ == "Conv"):
+        raise PruneError("the model's BatchNorms are fused into its convolutions; prune the unfused weights")
+    for m in net.modules():
+        if isinstance(m, C2f):
+            m.split_cv1()
+    return net
+
+
+def _check_ratio(net: nn.Module, ratio: float, round_to: int, importance: str, global_pruning: bool) -> None:
+    """Per-layer pruning must leave every layer a channel: name the first layer a ratio would empty."""
+    if not 0 < ratio < 1:
+        raise PruneError(f"--ratio {ratio}: expected a fraction of channels to remove, in (0, 1)")
+    if global_pruning:
+        return  # global ranking keeps at least round_to channels in every group (NearestPruner)
+    for name, ch in group_widths(net, importance, round_to).items():
+        if kept_channels(ch, ratio, round_to) < 1:
+            raise PruneError(f"--ratio {ratio} would remove every channel of {name} ({ch} channels, rounded to "
+                             f"multiples of {round_to}); the largest ratio this model allows is "
+                             f"{max_ratio(net, importance, round_to):.3f}")
+
+
+def group_widths(net: nn.Module, importance: str, round_to: int) -> dict[str, int]:
+    """Output channels of the root layer of every prunable group, by layer name."""
+    pruner = _make_pruner(net, importance, 0.0, False, round_to, 1)
+    dg = pruner.DG
+    out = {}
+    for group in dg.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types):
+        mod = group[0][0].target.module
+        out[dg._module2name.get(mod, str(mod))] = int(dg.get_out_channels(mod))
+    return out
+
+
+def max_ratio(net: nn.Module, importance: str, round_to: int) -> float:
+    """The largest per-layer ratio (to 0.001) that leaves every group at least one multiple of ``round_to``."""
+    narrowest = min(group_widths(net, importance, round_to).values())
+    lo, hi = 0.0, 1.0
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if kept_channels(narrowest, mid, round_to) >= 1 else (lo, mid)
+    return round(lo, 3)
+
+
+def _pruned_copy(net: nn.Module, ratio: float, importance: str, global_pruning: bool, round_to: int) -> nn.Module:
+    trial = copy.deepcopy(net)
+    _make_pruner(trial, importance, ratio, global_pruning, round_to, 1).step()
+    return trial
+
+
+def ratio_for_macs(net: nn.Module, target: float, importance: str, global_pruning: bool, round_to: int,
+                   log: Callable[[str], None] = lambda s: None) -> float:
+    """The smallest pruning ratio (to 0.005) whose pruned network has at most ``target`` x the MACs of ``net``."""
+    if not 0 < target < 1:
+        raise PruneError(f"--target-macs {target}: expected a fraction of the model's MACs to keep, in (0, 1)")
+    base = count(net)[0]
+    hi = 0.95 if global_pruning else max_ratio(net, importance, round_to)
+    reach = count(_pruned_copy(net, hi, importance, global_pruning, round_to))[0] / base
+    if reach > target:
+        raise PruneError(f"--target-macs {target} cannot be reached: at ratio {hi} (the most before a layer loses "
+                         f"every channel, rounded to {round_to}) the model keeps {reach:.3f} of its MACs")
+    lo = 0.0
+    while hi - lo > 0.005:
+        mid = (lo + hi) / 2
+        frac = count(_pruned_copy(net, mid, importance, global_pruning, round_to))[0] / base
+        log(f"  ratio {mid:.3f}: {frac:.3f} of the MACs")
+        lo, hi = (mid, hi) if frac > target else (lo, mid)
+    return round(hi, 4)
+
+
+def channel_table(before: nn.Module, after: nn.Module) -> list[dict[str, Any]]:
+    """Per conv: output channels before and after (``before``: the split, unpruned network)."""
+    a = conv_channels(after)
+    return [{"layer": k, "before": v[0], "after": a[k][0], "in_before": v[1], "in_after": a[k][1]}
+            for k, v in conv_channels(before).items()]
+
+
+def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_macs: float | None = None,
+          importance: str = "l1", global_pruning: bool = False, round_to: int = 8, steps: int = 1,
+          on_step: StepHook | None = None, log: Callable[[str], None] = lambda s: None) -> PruneResult:
+    """Prune a YOLOv8 detector by a channel ``ratio`` or down to ``target_macs`` x its MACs; returns the result.
+
+    ``steps`` > 1 prunes in that many equal steps, importance re-estimated at each one; ``on_step(step, net)``
+    runs after each step (the place for recovery fine-tuning). All checks run before any pruning.
+    """
+    require("torch_pruning", "yolopt[prune]", "channel pruning")
+    if (ratio is None) == (target_macs is None):
+        raise PruneError("give exactly one of --ratio (channels to remove) or --target-macs (MACs to keep)")
+    if round_to < 1 or steps < 1:
+        raise PruneError(f"--round-to {round_to} and --steps {steps} must be positive integers")
+    _importance(importance)
+    original = load_detector(model)
+    net = splittable(original.net)
+    if ratio is not None:
+        _check_ratio(net, ratio, round_to, importance, global_pruning)
+    else:
+        log(f"searching the ratio that keeps {target_macs} of the MACs ...")
+        ratio = ratio_for_macs(net, target_macs, importance, global_pruning, round_to, log)  # type: ignore[arg-type]
+    before = copy.deepcopy(net)
+    macs0, params0 = count(net)
+    pruner = _make_pruner(net, importance, ratio, global_pruning, round_to, steps)
+    for k in range(1, steps + 1):
+        pruner.step()
+        log(f"step {k}/{steps}: {count(net)[0] / macs0:.3f} of the MACs")
+        if on_step is not None:
+            on_step(k, net)
+    net.eval()
+    macs1, params1 = count(net)
+    settings = {"ratio": ratio, "target_macs": target_macs, "importance": importance,
+                "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "steps": steps}
+    meta = {**original.meta, "pruned": {**settings, "macs_fraction": round(macs1 / macs0, 4)}}
+    pruned = YoloModel(net, dict(original.names), original.imgsz, meta)
+    return PruneResult(pruned, original, ratio, (macs0, macs1), (params0, params1), channel_table(before, net),
+                       settings)
