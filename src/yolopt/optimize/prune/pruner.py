@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -109,7 +110,7 @@ def load_detector(model: str | Path | YoloModel) -> YoloModel:
                          "(.pt, .safetensors or a model name)")
     try:
         m = load_model(model)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, FileNotFoundError, OSError, pickle.UnpicklingError) as e:
         raise PruneError(f"model {model}: not a YOLOv8 detector yolopt can prune ({e})") from e
     if not isinstance(m.net, YOLOv8) or not isinstance(m.net.model[-1], Detect):
         raise PruneError(f"model {model}: not a YOLOv8 detector")
