@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,8 +26,9 @@ class PruneJob:
     files: dict[str, Path]
 
 
-def _measured(m: Measure) -> str:
-    parts = [f"runtimes {', '.join(m.runtimes)}, imgsz {m.imgsz}"]
+def measured_with(m: Measure) -> str:
+    """One sentence saying how the rows were measured, with the load average (the machine may be shared)."""
+    parts = [f"runtimes {', '.join(m.runtimes)}, imgsz {m.imgsz}, load average {os.getloadavg()[0]:.1f} before"]
     if m.bench:
         parts.append(f"speed on {len(m.bench)} images at batch {m.batch}, best of {m.rounds} interleaved rounds")
     if m.val is not None:
@@ -52,10 +54,11 @@ def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | 
     log(f"wrote {path}: {res.macs_fraction:.3f} of the MACs, {res.params[1] / res.params[0]:.3f} of the parameters")
     variants = [Variant("original", res.original), Variant("pruned (before fine-tuning)", res.model)]
     variants += [Variant(name, None, RECOVERY_PENDING) for name in PENDING_VARIANTS]
+    measured = measured_with(m)
     rows = with_ratios(measure(variants, out / "measured", m, log))
     rep = {"original": str(model), "model": str(path), "machine": machine(), "settings": res.settings,
            "macs": {"before": res.macs[0], "after": res.macs[1]}, "macs_fraction": round(res.macs_fraction, 4),
            "params": {"before": res.params[0], "after": res.params[1]},
-           "params_fraction": round(res.params[1] / res.params[0], 4), "measured": _measured(m),
+           "params_fraction": round(res.params[1] / res.params[0], 4), "measured": measured,
            "rows": rows, "notes": [NO_RECOVERY_NOTE], "channels": res.channels}
     return PruneJob(res, path, rep, save(rep, out))

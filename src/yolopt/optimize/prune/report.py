@@ -28,11 +28,11 @@ def with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    """The report's rows as strings, in :data:`COLUMNS` order (pending rows say why in the runtime column)."""
+    """The report's rows as strings, in :data:`COLUMNS` order."""
     out = []
     for r in rows:
         if "file" not in r:
-            out.append([r["model"], f"pending: {r['pending']}"] + ["-"] * (len(COLUMNS) - 2))
+            out.append([r["model"], "pending"] + ["-"] * (len(COLUMNS) - 2))  # the reason is in the notes
             continue
         out.append([r["model"], r["runtime"], f"{r['params'] / 1e6:.3f}", f"{r['gflops']:.2f}", f"{r['file_mb']:.2f}",
                     _num(r.get("infer_img_s"), ".1f"), _num(r.get("e2e_img_s"), ".1f"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import PruneError
-from .job import NO_RECOVERY_NOTE
+from .job import NO_RECOVERY_NOTE, measured_with
 from .measure import Measure, Variant, measure
 from .pruner import load_detector, prune
 from .report import md_table, text_table, with_ratios
@@ -44,12 +44,13 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         name = f"pruned to {t:g} MACs"
         variants.append(Variant(name, res.model))
         info[name] = {"target": t, "ratio": res.ratio, "macs_kept": round(res.macs_fraction, 4)}
+    measured = measured_with(m)
     rows = with_ratios(measure(variants, Path(out) / "sweep", m, log))
     for r in rows:
         r.update(info[r["model"]])
     rep = {"original": str(model), "machine": machine(), "importance": importance,
            "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "rows": rows,
-           "recovery": "none", "notes": [NO_RECOVERY_NOTE]}
+           "measured": measured, "recovery": "none", "notes": [NO_RECOVERY_NOTE]}
     return rep, save_sweep(rep, out)
 
 
@@ -103,7 +104,7 @@ def save_sweep(rep: dict[str, Any], out: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"json": out / "sweep.json", "markdown": out / "sweep.md", "chart": out / "sweep.png"}
     files["json"].write_text(json.dumps(rep, indent=2) + "\n")
-    files["markdown"].write_text(f"# yolopt prune sweep: {rep['original']}\n\nMachine: {rep['machine']}.\n\n"
+    files["markdown"].write_text(f"# yolopt prune sweep: {rep['original']}\n\nMachine: {rep['machine']}. {rep['measured']}\n\n"
                                  + md_table(COLUMNS, sweep_rows(rep["rows"])) + "\n\n"
                                  + "\n".join(f"- {n}" for n in rep["notes"]) + "\n")
     chart(rep, files["chart"])

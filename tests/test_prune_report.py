@@ -1,0 +1,86 @@
+"""``yolopt prune`` as a user runs it: the pruned model, report.json/.md/.png and the printed table with original
+and pruned rows measured (img/s, mAP) and the recovery rows pending; and ``--sweep`` with its curve."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch_pruning", reason="needs yolopt[prune]")
+
+YOLOPT = [sys.executable, "-m", "yolopt.cli"]
+
+
+@pytest.fixture(scope="module")
+def tiny_val(data_dir, tmp_path_factory) -> Path:
+    """Every 40th coco-val image (6) with its official annotations, as a COCO dataset folder."""
+    gt = json.loads((data_dir / "coco-val" / "annotations" / "instances_val2017_subset.json").read_text())
+    gt["images"] = sorted(gt["images"], key=lambda im: im["file_name"])[::40]
+    ids = {im["id"] for im in gt["images"]}
+    gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in ids]
+    root = tmp_path_factory.mktemp("tiny_val")
+    (root / "annotations").mkdir()
+    (root / "images").mkdir()
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(gt))
+    for im in gt["images"]:
+        shutil.copy(data_dir / "coco-val" / "images" / im["file_name"], root / "images")
+    return root
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*YOLOPT, "prune", *args], capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_prune_report(tiny_val, tmp_path):
+    out = tmp_path / "p"
+    p = run("--ratio", "0.15", "--out", str(out), "--bench", str(tiny_val / "images"), "--bench-images", "4",
+            "--val", str(tiny_val), "--imgsz", "320", "--rounds", "1")
+    assert p.returncode == 0, p.stderr
+    rep = json.loads((out / "report.json").read_text())
+    rows = {(r["model"], r["runtime"]): r for r in rep["rows"]}
+    orig, pr = rows[("original", "openvino-fp32")], rows[("pruned (before fine-tuning)", "openvino-fp32")]
+    assert ("original", "torch-fp32") in rows and ("pruned (before fine-tuning)", "torch-fp32") in rows
+    assert pr["gflops"] < orig["gflops"] and pr["params"] < orig["params"] and pr["file_mb"] < orig["file_mb"]
+    assert pr["gflops"] / orig["gflops"] == pytest.approx(rep["macs_fraction"], abs=1e-3)
+    for r in (orig, pr):
+        assert r["e2e_img_s"] > 0 and r["infer_img_s"] > 0 and 0 <= r["map50_95"] <= r["map50"] <= 1
+    assert orig["e2e_vs_original"] == 1.0 and pr["e2e_vs_original"] == pytest.approx(
+        pr["e2e_img_s"] / orig["e2e_img_s"], rel=1e-2)
+    assert orig["map50_95"] > 0.2  # the unpruned yolov8n at 320 on these images
+    pending = [r for r in rep["rows"] if "pending" in r]
+    assert [r["model"] for r in pending] == ["pruned + fine-tuned", "pruned + fine-tuned + teacher",
+                                             "pruned + fine-tuned + INT8"]
+    assert all("yolopt train" in r["pending"] for r in pending)
+    assert {c["layer"] for c in rep["channels"]} >= {"model.0.conv", "model.2.cv1.a.conv", "model.2.cv1.b.conv"}
+    md = (out / "report.md").read_text()
+    assert "## Channels per layer" in md and "| model.9.cv2.conv | " in md and "| pruned + fine-tuned | pending |" in md
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG" and (out / "pruned.safetensors").is_file()
+    assert re.search(r"\npruned \(before fine-tuning\) +openvino-fp32 ", p.stdout) and "yolopt train" in p.stdout
+
+
+@pytest.mark.slow
+def test_sweep_curve(tmp_path, data_dir):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for f in sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:3]:
+        shutil.copy(f, imgs)
+    out = tmp_path / "s"
+    p = run("--sweep", "0.8,0.6", "--out", str(out), "--bench", str(imgs), "--imgsz", "320", "--rounds", "1",
+            "--runtimes", "openvino-fp32")
+    assert p.returncode == 0, p.stderr
+    rep = json.loads((out / "sweep.json").read_text())
+    assert [r["target"] for r in rep["rows"]] == [1.0, 0.8, 0.6]
+    assert [r["macs_kept"] <= r["target"] for r in rep["rows"][1:]] == [True, True]
+    assert rep["rows"][1]["gflops"] > rep["rows"][2]["gflops"] and rep["recovery"] == "none"
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and "| 0.8 | pruned to 0.8 MACs |" in \
+        (out / "sweep.md").read_text()
+    assert "yolopt train" in p.stdout
+    p = run("--sweep", "0.8,1.5", "--out", str(tmp_path / "bad"))
+    assert p.returncode == 2 and "every target must be a fraction" in p.stderr
