@@ -169,22 +169,39 @@ def _pruned_copy(net: nn.Module, ratio: float, importance: str, global_pruning: 
 
 
 def ratio_for_macs(net: nn.Module, target: float, importance: str, global_pruning: bool, round_to: int,
-                   log: Callable[[str], None] = lambda s: None) -> float:
-    """The smallest pruning ratio (to 0.005) whose pruned network has at most ``target`` x the MACs of ``net``."""
+                   log: Callable[[str], None] = lambda s: None, memo: dict[float, float] | None = None) -> float:
+    """The smallest pruning ratio (to 0.005) whose pruned network has at most ``target`` x the MACs of ``net``.
+
+    MACs fall about as (1 - ratio)², so the search starts at 1 - sqrt(target), brackets the target in 0.02
+    steps and bisects the bracket: a handful of trial prunings. ``memo`` (ratio → MACs fraction) lets several
+    targets share trials.
+    """
     if not 0 < target < 1:
         raise PruneError(f"--target-macs {target}: expected a fraction of the model's MACs to keep, in (0, 1)")
+    memo = {} if memo is None else memo
     base = count(net)[0]
-    hi = 0.95 if global_pruning else max_ratio(net, importance, round_to)
-    reach = count(_pruned_copy(net, hi, importance, global_pruning, round_to))[0] / base
-    if reach > target:
-        raise PruneError(f"--target-macs {target} cannot be reached: at ratio {hi} (the most before a layer loses "
-                         f"every channel, rounded to {round_to}) the model keeps {reach:.3f} of its MACs")
-    lo = 0.0
+
+    def frac(r: float) -> float:
+        r = round(r, 4)
+        if r not in memo:
+            memo[r] = count(_pruned_copy(net, r, importance, global_pruning, round_to))[0] / base
+            log(f"  ratio {r:.3f}: {memo[r]:.3f} of the MACs")
+        return memo[r]
+
+    top = 0.95 if global_pruning else max_ratio(net, importance, round_to)
+    if frac(top) > target:
+        raise PruneError(f"--target-macs {target} cannot be reached: at ratio {top} (the most before a layer loses "
+                         f"every channel, rounded to {round_to}) the model keeps {frac(top):.3f} of its MACs")
+    lo, hi = 0.0, top
+    r = min(max(1 - math.sqrt(target), 0.005), top)
+    while lo < r < hi:  # walk from the guess until the target is bracketed
+        if frac(r) > target:
+            lo, r = r, min(r + 0.02, hi)
+        else:
+            hi, r = r, max(r - 0.02, lo)
     while hi - lo > 0.005:
         mid = (lo + hi) / 2
-        frac = count(_pruned_copy(net, mid, importance, global_pruning, round_to))[0] / base
-        log(f"  ratio {mid:.3f}: {frac:.3f} of the MACs")
-        lo, hi = (mid, hi) if frac > target else (lo, mid)
+        lo, hi = (mid, hi) if frac(mid) > target else (lo, mid)
     return round(hi, 4)
 
 

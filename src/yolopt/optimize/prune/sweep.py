@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from ...optional import require
 from .errors import PruneError
 from .job import NO_RECOVERY_NOTE, measured_with
 from .measure import Measure, Variant, measure
-from .pruner import load_detector, prune
+from .pruner import load_detector, prune, ratio_for_macs, splittable
 from .report import md_table, text_table, with_ratios
 
 COLUMNS = ("target MACs", "model", "runtime", "ratio", "MACs kept", "GFLOPs@640", "params (M)", "infer img/s",
@@ -34,13 +35,15 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
     """Prune ``model`` to each MACs target, measure every variant with the original, write sweep.json/.md/.png."""
     from ...bench.runner import machine
 
+    require("torch_pruning", "yolopt[prune]", "channel pruning")
     m.check()
     original = load_detector(model)
     variants, info = [Variant("original", original)], {"original": {"target": 1.0, "ratio": 0.0, "macs_kept": 1.0}}
+    net, memo = splittable(original.net), {}  # trial prunings shared by the targets
     for t in targets:
         log(f"pruning to {t} of the MACs ...")
-        res = prune(original, target_macs=t, importance=importance, global_pruning=global_pruning,
-                    round_to=round_to, log=log)
+        r = ratio_for_macs(net, t, importance, global_pruning, round_to, log, memo)
+        res = prune(original, ratio=r, importance=importance, global_pruning=global_pruning, round_to=round_to)
         name = f"pruned to {t:g} MACs"
         variants.append(Variant(name, res.model))
         info[name] = {"target": t, "ratio": res.ratio, "macs_kept": round(res.macs_fraction, 4)}
