@@ -153,3 +153,20 @@ def test_cli_bad_input_exits_2_before_work(tmp_path):
     p = subprocess.run([*YOLOPT, "prune", "--ratio", "0.2", "--runtimes", "openvino-int8", "--out",
                         str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "needs calibration images (--calib)" in p.stderr, p.stderr
+
+
+def test_channel_map_that_does_not_fit_is_refused(pruned, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = save_yolopt(pruned.model, tmp_path / "p.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta, sd = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    for name, edit in (("unknown", lambda ch: {**ch, "model.99.conv": [8, 8]}),
+                       ("mismatch", lambda ch: {**ch, "model.0.conv": [16, 3]})):
+        bad = dict(meta, channels=json.dumps(edit(json.loads(meta["channels"]))))
+        save_file(sd, str(tmp_path / f"{name}.safetensors"), metadata=bad)
+        with pytest.raises(ValueError, match="do not fit YOLOv8n with its channel map"):
+            load_model(tmp_path / f"{name}.safetensors")
