@@ -4,8 +4,6 @@ and bad input fails before any work with the input named."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +19,6 @@ from yolopt.model.blocks import C2f, SplitConv  # noqa: E402
 from yolopt.model.shapes import conv_channels  # noqa: E402
 from yolopt.optimize.prune import PruneError, prune  # noqa: E402
 from yolopt.optimize.prune.pruner import _make_pruner, count, kept_channels, splittable  # noqa: E402
-
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +141,11 @@ def test_models_that_are_not_prunable_yolov8_detectors(tmp_path, yolov8n_pt):
         prune(fused, ratio=0.2)
 
 
-def test_cli_bad_input_exits_2_before_work(tmp_path):
-    p = subprocess.run([*YOLOPT, "prune", "--ratio", "0.8", "--out", str(tmp_path / "o")], capture_output=True,
-                       text=True, timeout=300)
+def test_cli_bad_input_exits_2_before_work(tmp_path, cli):
+    p = cli("prune", "--ratio", "0.8", "--out", tmp_path / "o")
     assert p.returncode == 2 and "would remove every channel of model." in p.stderr, p.stderr
     assert not (tmp_path / "o").exists()
-    p = subprocess.run([*YOLOPT, "prune", "--ratio", "0.2", "--runtimes", "openvino-int8", "--out",
-                        str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    p = cli("prune", "--ratio", "0.2", "--runtimes", "openvino-int8", "--out", tmp_path / "o")
     assert p.returncode == 2 and "needs calibration images (--calib)" in p.stderr, p.stderr
 
 

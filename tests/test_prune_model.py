@@ -39,8 +39,7 @@ def _dets(model, sources, **kw):
 
 @pytest.mark.slow
 def test_predict_and_export_match_torch(pruned_file, samples, tmp_path, data_dir):
-    from test_backends import BOX_ATOL, SCORE_ATOL
-    from test_export import real_images
+    from test_export import BOX_ATOL, SCORE_ATOL, real_images
 
     from yolopt.export import export
 

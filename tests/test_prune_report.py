@@ -6,16 +6,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch_pruning", reason="needs yolopt[prune]")
-
-YOLOPT = [sys.executable, "-m", "yolopt.cli"]
-
 
 @pytest.fixture(scope="module")
 def tiny_val(data_dir, tmp_path_factory) -> Path:
@@ -33,15 +28,11 @@ def tiny_val(data_dir, tmp_path_factory) -> Path:
     return root
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*YOLOPT, "prune", *args], capture_output=True, text=True, timeout=900)
-
-
 @pytest.mark.slow
-def test_prune_report(tiny_val, tmp_path):
+def test_prune_report(tiny_val, tmp_path, cli):
     out = tmp_path / "p"
-    p = run("--ratio", "0.15", "--out", str(out), "--bench", str(tiny_val / "images"), "--bench-images", "4",
-            "--val", str(tiny_val), "--imgsz", "320", "--rounds", "1")
+    p = cli("prune", "--ratio", "0.15", "--out", out, "--bench", tiny_val / "images", "--bench-images", "4",
+            "--val", tiny_val, "--imgsz", "320", "--rounds", "1", "--bench-seconds", "0.5")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "report.json").read_text())
     rows = {(r["model"], r["runtime"]): r for r in rep["rows"]}
@@ -66,14 +57,14 @@ def test_prune_report(tiny_val, tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_curve(tmp_path, data_dir):
+def test_sweep_curve(tmp_path, data_dir, cli):
     imgs = tmp_path / "imgs"
     imgs.mkdir()
     for f in sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:3]:
         shutil.copy(f, imgs)
     out = tmp_path / "s"
-    p = run("--sweep", "0.8,0.6", "--out", str(out), "--bench", str(imgs), "--imgsz", "320", "--rounds", "1",
-            "--runtimes", "openvino-fp32")
+    p = cli("prune", "--sweep", "0.8,0.6", "--out", out, "--bench", imgs, "--imgsz", "320", "--rounds", "1",
+            "--runtimes", "openvino-fp32", "--bench-seconds", "0.5")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "sweep.json").read_text())
     assert [r["target"] for r in rep["rows"]] == [1.0, 0.8, 0.6]
@@ -82,5 +73,5 @@ def test_sweep_curve(tmp_path, data_dir):
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and "| 0.8 | pruned to 0.8 MACs |" in \
         (out / "sweep.md").read_text()
     assert "yolopt train" in p.stdout
-    p = run("--sweep", "0.8,1.5", "--out", str(tmp_path / "bad"))
+    p = cli("prune", "--sweep", "0.8,1.5", "--out", tmp_path / "bad")
     assert p.returncode == 2 and "every target must be a fraction" in p.stderr

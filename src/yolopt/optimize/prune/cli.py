@@ -29,7 +29,8 @@ def prune_command(
     runtimes: str = typer.Option("openvino-fp32,torch-fp32", "--runtimes", help="Rows to measure: openvino-fp32, "
                                  "openvino-int8 (needs --calib), torch-fp32."),
     imgsz: int = typer.Option(640, help="Network input long side for speed and mAP."),
-    batch: int = typer.Option(1, help="Batch size of the speed runs."),
+    bench_seconds: float = typer.Option(10.0, "--bench-seconds", help="Each speed run repeats the images for at "
+                                        "least this long."),
     rounds: int = typer.Option(2, "--rounds", help="Speed runs per row (interleaved; the best is kept)."),
     fp32: bool = typer.Option(False, "--fp32", help="Store the pruned weights in FP32 instead of FP16."),
 ) -> None:
@@ -39,7 +40,7 @@ def prune_command(
     Exit status: 0 done; 2 bad input (checked before any work starts).
     """
     from ..calibration import spread
-    from ...bench.runner import image_paths
+    from ...data.inputs import image_files
     from . import PruneError
     from .job import run_prune
     from .measure import Measure
@@ -48,9 +49,12 @@ def prune_command(
 
     say = lambda s: typer.echo(s, err=True)  # noqa: E731
     try:
-        paths = spread(image_paths([bench]), bench_images) if bench else None
+        missing: list[str] = []
+        paths = spread(image_files([bench], missing), bench_images) if bench else None
+        if missing:
+            raise PruneError(f"--bench: {missing[0]}")
         m = Measure(tuple(r.strip() for r in runtimes.split(",") if r.strip()), paths, val, calib, calib_images,
-                    imgsz, batch, rounds)
+                    imgsz, bench_seconds, rounds)
         if sweep is not None:
             if ratio is not None or target_macs is not None or steps != 1:
                 raise PruneError("--sweep sets the MACs targets itself: leave out --ratio, --target-macs and --steps")

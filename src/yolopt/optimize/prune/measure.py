@@ -37,7 +37,7 @@ class Measure:
     calib: str | Path | None = None
     calib_images: int = 300
     imgsz: int = 640
-    batch: int = 1
+    seconds: float = 10.0
     rounds: int = 2
 
     def check(self) -> None:
@@ -52,11 +52,11 @@ class Measure:
         if "openvino-int8" in self.runtimes:
             if self.calib is None:
                 raise PruneError("runtime openvino-int8 needs calibration images (--calib)")
-            from ..calibration import MIN_CALIB_IMAGES, _paths
+            from ..calibration import MIN_CALIB_IMAGES, image_list
             from ..errors import QuantizeError
 
             try:
-                n = len(_paths(self.calib))
+                n = len(image_list(self.calib))
             except QuantizeError as e:
                 raise PruneError(str(e)) from e
             if n < MIN_CALIB_IMAGES:
@@ -71,7 +71,7 @@ class Measure:
         from ..scoring import Scorer
 
         try:
-            return Scorer(self.val, backend, self.imgsz, max(self.batch, 8))  # type: ignore[arg-type]
+            return Scorer(self.val, backend, self.imgsz)  # type: ignore[arg-type]
         except QuantizeError as e:
             raise PruneError(str(e)) from e
 
@@ -101,8 +101,9 @@ def measure(variants: list[Variant], folder: str | Path, m: Measure,
             log: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
     """One row per variant and runtime: params, GFLOPs at 640, file size, img/s, mAP (pending rows: the reason).
 
-    Speed is measured ``rounds`` times, variants interleaved, and the best of each row kept, so that rows are
-    compared under the same load.
+    Speed is measured as ``yolopt quantize``'s report does (the engine's default batch and streams, at least
+    ``seconds`` per run), ``rounds`` times with the variants interleaved, the best of each row kept, so that rows
+    are compared under the same load.
     """
     from ..report import bench_model, model_bytes
 
@@ -120,10 +121,11 @@ def measure(variants: list[Variant], folder: str | Path, m: Measure,
     live = [r for r in rows if "file" in r]
     if m.bench:
         for k in range(m.rounds):
-            log(f"benchmark round {k + 1}/{m.rounds}: {len(live)} rows, {len(m.bench)} images, batch {m.batch} ...")
+            log(f"benchmark round {k + 1}/{m.rounds}: {len(live)} rows, {len(m.bench)} images, >= {m.seconds:g} s each ...")
             for r in live:
                 backend, precision = RUNTIMES[r["runtime"]]
-                s = bench_model(Path(r["file"]), backend, m.bench, m.batch, m.imgsz, precision)
+                s = bench_model(Path(r["file"]), backend, m.bench, m.imgsz, precision, m.seconds)
+                r["batch"], r["streams"] = s["batch"], s["streams"]
                 r["e2e_img_s"] = max(r.get("e2e_img_s", 0.0), s["e2e_img_s"])
                 r["infer_img_s"] = max(r.get("infer_img_s", 0.0), s["infer_img_s"])
     if m.val is not None:
