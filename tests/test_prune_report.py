@@ -32,7 +32,7 @@ def tiny_val(data_dir, tmp_path_factory) -> Path:
 def test_prune_report(tiny_val, tmp_path, cli):
     out = tmp_path / "p"
     p = cli("prune", "--ratio", "0.15", "--out", out, "--bench", tiny_val / "images", "--bench-images", "4",
-            "--val", tiny_val, "--imgsz", "320", "--rounds", "1", "--bench-seconds", "0.5")
+            "--val", tiny_val, "--imgsz", "320", "--rounds", "1")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "report.json").read_text())
     rows = {(r["model"], r["runtime"]): r for r in rep["rows"]}
@@ -64,7 +64,7 @@ def test_sweep_curve(tmp_path, data_dir, cli):
         shutil.copy(f, imgs)
     out = tmp_path / "s"
     p = cli("prune", "--sweep", "0.8,0.6", "--out", out, "--bench", imgs, "--imgsz", "320", "--rounds", "1",
-            "--runtimes", "openvino-fp32", "--bench-seconds", "0.5")
+            "--runtimes", "openvino-fp32")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "sweep.json").read_text())
     assert [r["target"] for r in rep["rows"]] == [1.0, 0.8, 0.6]

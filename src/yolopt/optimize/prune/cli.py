@@ -29,8 +29,8 @@ def prune_command(
     runtimes: str = typer.Option("openvino-fp32,torch-fp32", "--runtimes", help="Rows to measure: openvino-fp32, "
                                  "openvino-int8 (needs --calib), torch-fp32."),
     imgsz: int = typer.Option(640, help="Network input long side for speed and mAP."),
-    bench_seconds: float = typer.Option(10.0, "--bench-seconds", help="Each speed run repeats the images for at "
-                                        "least this long."),
+    bench_seconds: float = typer.Option(0.0, "--bench-seconds", help="Each speed run repeats the images for at "
+                                        "least this long (0: one pass over them)."),
     rounds: int = typer.Option(2, "--rounds", help="Speed runs per row (interleaved; the best is kept)."),
     fp32: bool = typer.Option(False, "--fp32", help="Store the pruned weights in FP32 instead of FP16."),
 ) -> None:

@@ -30,8 +30,9 @@ def measured_with(m: Measure) -> str:
     """One sentence saying how the rows were measured, with the load average (the machine may be shared)."""
     parts = [f"runtimes {', '.join(m.runtimes)}, imgsz {m.imgsz}, load average {os.getloadavg()[0]:.1f} before"]
     if m.bench:
-        parts.append(f"speed on {len(m.bench)} images (the engine's default batch and streams, >= {m.seconds:g} s "
-                     f"a run), best of {m.rounds} interleaved rounds")
+        parts.append(f"speed on {len(m.bench)} images (the engine's default batch and streams"
+                     + (f", >= {m.seconds:g} s a run" if m.seconds else ", one pass a run")
+                     + f"), best of {m.rounds} interleaved rounds")
     if m.val is not None:
         parts.append(f"mAP on {m.val}")
     if "openvino-int8" in m.runtimes:

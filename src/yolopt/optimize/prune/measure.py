@@ -37,7 +37,7 @@ class Measure:
     calib: str | Path | None = None
     calib_images: int = 300
     imgsz: int = 640
-    seconds: float = 10.0
+    seconds: float = 0.0  # 0: one pass over the images
     rounds: int = 2
 
     def check(self) -> None:
