@@ -159,7 +159,7 @@ def test_channel_map_that_does_not_fit_is_refused(pruned, tmp_path):
     with safe_open(str(path), framework="pt") as f:
         meta, sd = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
     for name, edit in (("unknown", lambda ch: {**ch, "model.99.conv": [8, 8]}),
-                       ("mismatch", lambda ch: {**ch, "model.0.conv": [16, 3]})):
+                       ("mismatch", lambda ch: {**ch, "model.0.conv": [8, 3]})):
         bad = dict(meta, channels=json.dumps(edit(json.loads(meta["channels"]))))
         save_file(sd, str(tmp_path / f"{name}.safetensors"), metadata=bad)
         with pytest.raises(ValueError, match="do not fit YOLOv8n with its channel map"):

@@ -79,7 +79,12 @@ def load_yolopt(path: str | Path) -> YoloModel:
     net = YOLOv8(ModelSpec(meta["scale"], len(names)))
     try:
         if "channels" in meta:
-            apply_channels(net, json.loads(meta["channels"]))
+            channels = json.loads(meta["channels"])
+            bad = [k for k, oi in channels.items()  # checked before any layer is built at the size the map asks
+                   if f"{k}.weight" not in sd or list(sd[f"{k}.weight"].shape[:2]) != list(oi)]
+            if bad:
+                raise ValueError(f"layers {bad[:3]} disagree with their weight tensors")
+            apply_channels(net, channels)
         missing, unexpected = net.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
     except (ValueError, RuntimeError) as e:  # a channel map or tensor shapes that do not fit the architecture
         raise ValueError(f"{path}: weights do not fit YOLOv8{meta['scale']} with its channel map: {e}") from e
