@@ -44,8 +44,10 @@ def _check_args(backend: str, precision: str, max_drop: float | None, val: Any, 
         raise QuantizeError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if backend not in BACKENDS:
         raise QuantizeError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend == "onnxruntime" and precision == "bf16":
-        raise QuantizeError("precision 'bf16' is an OpenVINO inference precision; use --backend openvino")
+    if precision != "int8" and precision not in registry.get(backend).precisions:
+        runs = [s for s in BACKENDS if precision in registry.get(s).precisions]
+        raise QuantizeError(f"precision {precision!r}: backend {backend} does not run it; use --backend "
+                            + " or ".join(runs))
     if max_drop is not None and val is None:
         raise QuantizeError("--max-drop needs --val: a labelled dataset to measure the mAP drop on")
     if max_drop is not None and not 0 <= max_drop < 1:
@@ -155,7 +157,7 @@ def quantize(
 
     # OpenVINO runs an fp16/bf16 file at that inference precision (as predict does by the file's metadata);
     # INT8 runs its float parts at fp32, and an ONNX file carries its precision in its tensors.
-    run_precision = precision if backend == "openvino" and precision != "int8" else "fp32"
+    run_precision = precision if registry.get(backend).precision_option and precision != "int8" else "fp32"
     bench_paths = spread(calib_paths or (image_list(data) if data is not None else []), bench_images)
     rep = build_report(baseline=baseline, quantized=made.path, backend=backend, precision=precision,
                        run_precision=run_precision, score=score, base_map=base_map, base_metrics=base_metrics,
