@@ -20,8 +20,13 @@ SPEED_METHOD = ("yolopt's engine as `yolopt predict` runs it (default batch {bat
                 "measured {rounds} times alternating with the other, the best run kept")
 
 
-def bench_model(path: Path, backend: str, paths: list[Path], imgsz: int, precision: str, seconds: float) -> dict[str, Any]:
-    """End-to-end and inference-only img/s and per-image latency of one model, measured as ``yolopt bench`` does."""
+def bench_model(path: Path, backend: str, paths: list[Path], imgsz: int, precision: str, seconds: float,
+                inputs: list | None = None) -> dict[str, Any]:
+    """End-to-end and inference-only img/s and per-image latency of one model, measured as ``yolopt bench`` does.
+
+    ``inputs``: the images already letterboxed (:func:`yolopt.data.inputs.load_inputs`), to decode them once
+    for several models.
+    """
     from ..backends.base import concurrency
     from ..bench.runner import bench_one
     from ..data.inputs import load_inputs
@@ -29,7 +34,8 @@ def bench_model(path: Path, backend: str, paths: list[Path], imgsz: int, precisi
 
     det = detector(path, backend, precision, imgsz=imgsz, conf=0.25)  # the engine's defaults: batch, streams
     batch = det.resolve_batch()
-    res, _ = bench_one(det, paths, batch, load_inputs(paths, imgsz), precision=precision, min_seconds=seconds)
+    inputs = load_inputs(paths, imgsz) if inputs is None else inputs
+    res, _ = bench_one(det, paths, batch, inputs, precision=precision, min_seconds=seconds)
     return {"e2e_img_s": res.e2e_img_s, "infer_img_s": res.infer_img_s, "latency_ms": res.latency_ms,
             "images": res.images, "batch": batch, "streams": concurrency(det.backend)}
 
@@ -37,10 +43,13 @@ def bench_model(path: Path, backend: str, paths: list[Path], imgsz: int, precisi
 def compare_speed(baseline: Path, quantized: Path, backend: str, paths: list[Path], imgsz: int, precision: str,
                   seconds: float = 10.0, rounds: int = 2) -> dict[str, Any]:
     """FP32 vs ``quantized`` speed, each measured ``rounds`` times alternating (load drifts hit both), best kept."""
+    from ..data.inputs import load_inputs
+
+    inputs = load_inputs(paths, imgsz)  # decoded once, for every inference-only run
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     for _ in range(rounds):
-        runs["before"].append(bench_model(baseline, backend, paths, imgsz, "fp32", seconds))
-        runs["after"].append(bench_model(quantized, backend, paths, imgsz, precision, seconds))
+        runs["before"].append(bench_model(baseline, backend, paths, imgsz, "fp32", seconds, inputs))
+        runs["after"].append(bench_model(quantized, backend, paths, imgsz, precision, seconds, inputs))
     best = {k: max(v, key=lambda r: r["e2e_img_s"]) for k, v in runs.items()}
     best_infer = {k: max(r["infer_img_s"] for r in v) for k, v in runs.items()}
     for k in best:
