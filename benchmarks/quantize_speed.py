@@ -47,9 +47,10 @@ def main() -> None:
     paths = spread(sorted(calib.glob("*.jpg")), 100)
     print(machine())
     (b_e2e, b_inf), (a_e2e, a_inf) = old_way(fp32, paths, "fp32"), old_way(Path(a.int8), paths, "fp32")
+    print(f"old way: FP32 {b_e2e} / INT8 {a_e2e} img/s", flush=True)
     print(f"old way (batch 8, 100 images once): FP32 {b_e2e:.1f} / INT8 {a_e2e:.1f} img/s end to end "
           f"({a_e2e / b_e2e:.2f}x), inference only {b_inf:.1f} / {a_inf:.1f} ({a_inf / b_inf:.2f}x)")
-    sp = compare_speed(fp32, Path(a.int8), "openvino", paths, 640, "fp32", a.seconds)
+    sp = compare_speed(fp32, Path(a.int8), "openvino", paths, 640, "fp32", a.seconds, say=print)
     b, n = sp["before"], sp["after"]
     print(f"new way ({sp['method']}): FP32 {b['e2e_img_s']:.1f} / INT8 {n['e2e_img_s']:.1f} img/s end to end "
           f"({sp['e2e_speedup']:.2f}x), inference only {b['infer_img_s']:.1f} / {n['infer_img_s']:.1f} "

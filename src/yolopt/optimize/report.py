@@ -41,15 +41,17 @@ def bench_model(path: Path, backend: str, paths: list[Path], imgsz: int, precisi
 
 
 def compare_speed(baseline: Path, quantized: Path, backend: str, paths: list[Path], imgsz: int, precision: str,
-                  seconds: float = 10.0, rounds: int = 2) -> dict[str, Any]:
+                  seconds: float = 10.0, rounds: int = 2, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """FP32 vs ``quantized`` speed, each measured ``rounds`` times alternating (load drifts hit both), best kept."""
     from ..data.inputs import load_inputs
 
     inputs = load_inputs(paths, imgsz)  # decoded once, for every inference-only run
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     for _ in range(rounds):
-        runs["before"].append(bench_model(baseline, backend, paths, imgsz, "fp32", seconds, inputs))
-        runs["after"].append(bench_model(quantized, backend, paths, imgsz, precision, seconds, inputs))
+        for key, path, prec in (("before", baseline, "fp32"), ("after", quantized, precision)):
+            runs[key].append(bench_model(path, backend, paths, imgsz, prec, seconds, inputs))
+            say(f"  {path.name} ({prec}): {runs[key][-1]['e2e_img_s']} img/s end to end, "
+                f"{runs[key][-1]['infer_img_s']} inference only")
     best = {k: max(v, key=lambda r: r["e2e_img_s"]) for k, v in runs.items()}
     best_infer = {k: max(r["infer_img_s"] for r in v) for k, v in runs.items()}
     for k in best:
@@ -105,7 +107,8 @@ def build_report(*, baseline: Path, quantized: Path, backend: str, precision: st
     if bench_paths:
         say(f"benchmarking FP32 and {precision} ({backend}, {len(bench_paths)} images, >= {bench_seconds:g} s per run, "
             "2 alternating runs each) ...")
-        rep["speed"] = compare_speed(baseline, quantized, backend, bench_paths, imgsz, run_precision, bench_seconds)
+        rep["speed"] = compare_speed(baseline, quantized, backend, bench_paths, imgsz, run_precision, bench_seconds,
+                                     say=say)
     return rep
 
 
