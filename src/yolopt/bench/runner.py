@@ -7,7 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -66,13 +66,6 @@ def inference_only(det: Detector, inputs: list[np.ndarray], batch: int, min_seco
         return passes * len(inputs) / (time.perf_counter() - t0)
 
 
-def _for_at_least(paths: list[Path], seconds: float) -> Iterator[Path]:
-    """``paths`` once, then again and again until ``seconds`` have passed since the first was asked for."""
-    t0 = time.perf_counter()
-    yield from paths
-    while time.perf_counter() - t0 < seconds:
-        yield from paths
-
 
 def bench_one(det: Detector, paths: list[Path], batch: int, inputs: list[np.ndarray] | None = None,
               precision: str = "fp32", warmup: int = 8, min_seconds: float = 0.0) -> tuple[BenchResult, list]:
@@ -87,10 +80,11 @@ def bench_one(det: Detector, paths: list[Path], batch: int, inputs: list[np.ndar
     n = 0
     with RssMonitor() as mon:
         t0 = time.perf_counter()
-        for r in det.predict(_for_at_least(paths, min_seconds), batch=batch, times=t):
-            if n < len(paths):
-                results.append(r)
-            n += 1
+        while not n or time.perf_counter() - t0 < min_seconds:  # whole passes (sources are listed up front)
+            for r in det.predict(paths, batch=batch, times=t):
+                if n < len(paths):
+                    results.append(r)
+                n += 1
         wall = time.perf_counter() - t0
     infer = inference_only(det, inputs, batch, min_seconds) if inputs is not None else float("nan")
     res = BenchResult(
