@@ -185,14 +185,14 @@ def test_speed_is_measured_as_bench_does_and_the_report_says_how(data_dir, tmp_p
     from yolopt.export import cached_export
     from yolopt.optimize.report import compare_speed, markdown
 
-    fp32, fp16 = cached_export("yolov8n", "onnx"), cached_export("yolov8n", "onnx", half=True)
+    fp32 = cached_export("yolov8n", "onnx")
     paths = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:3]
-    sp = compare_speed(fp32, fp16, "onnxruntime", paths, 320, "fp16", seconds=0.5, rounds=1)
+    sp = compare_speed(fp32, fp32, "onnxruntime", paths, 320, "fp32", seconds=0.5, rounds=1)  # the method, not a gain
     for run in (sp["before"], sp["after"]):
-        assert run["batch"] == 1 and run["streams"] >= 1 and run["images"] > len(paths)  # repeated for 0.5 s
+        assert run["batch"] == 1 and run["streams"] >= 1 and run["images"] % len(paths) == 0  # whole passes, >= 0.5 s
         assert run["e2e_img_s"] > 0 and run["infer_img_s"] > 0
     assert sp["e2e_speedup"] == round(sp["after"]["e2e_img_s"] / sp["before"]["e2e_img_s"], 3)
     assert "default batch 1" in sp["method"] and "at least 0.5 s" in sp["method"] and "3 images" in sp["method"]
-    rep = {"precision": "fp16", "backend": "onnxruntime", "model": str(fp16), "baseline": str(fp32),
+    rep = {"precision": "int8", "backend": "onnxruntime", "model": str(fp32), "baseline": str(fp32),
            "size_bytes": {"before": 2, "after": 1}, "layers_float": [], "speed": sp}
     assert sp["method"] in markdown(rep)
