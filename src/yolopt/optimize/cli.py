@@ -17,7 +17,9 @@ def _nncf_logs_to_stderr() -> None:
         return
     from nncf.common.logging import logger
 
-    logger.stdout_handler.setStream(sys.stderr)
+    handler = logger.stdout_handler
+    with handler.lock:  # not setStream(): it flushes the previous stream, which may be closed by now
+        handler.stream = sys.stderr
 
 
 def quantize_command(
