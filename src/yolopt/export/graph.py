@@ -31,3 +31,14 @@ class ExportGraph(nn.Module):
 def example_input(imgsz: int, batch: int = 1) -> torch.Tensor:
     """A uint8 tracing input; its values do not matter, its shape only sets the default size."""
     return torch.full((batch, 3, imgsz, imgsz), 114, dtype=torch.uint8)
+
+
+class FloatInputGraph(nn.Module):
+    """:class:`ExportGraph` for runtimes whose inputs are float (NCNN blobs, CoreML images): RGB 0-255 in."""
+
+    def __init__(self, model: YoloModel):
+        super().__init__()
+        self.net = ExportGraph(model).net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images / 255)

@@ -52,6 +52,7 @@ class Detect(nn.Module):
         self.reg_max = 16
         self.no = nc + self.reg_max * 4
         self.register_buffer("stride", torch.tensor(strides, dtype=torch.float32), persistent=False)
+        self.level_strides = tuple(float(s) for s in strides)  # Python floats: graph exporters (torch.export) need constants
         c2 = max(16, ch[0] // 4, self.reg_max * 4)
         c3 = max(ch[0], min(nc, 100))
         self.cv2 = nn.ModuleList(
@@ -68,7 +69,7 @@ class Detect(nn.Module):
             cls = torch.cat([self.cv3[i](x).flatten(2) for i, x in enumerate(xs)], 2)
             return box, cls
         feats = [torch.cat((self.cv2[i](x), self.cv3[i](x)), 1) for i, x in enumerate(xs)]
-        anchors, strides = make_anchors(feats, self.stride.tolist())
+        anchors, strides = make_anchors(feats, list(self.level_strides))
         y = torch.cat([f.view(b, self.no, -1) for f in feats], 2)
         if self.decode_dtype is not None:
             y, anchors, strides = y.to(self.decode_dtype), anchors.to(self.decode_dtype), strides.to(self.decode_dtype)
