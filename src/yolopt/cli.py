@@ -272,16 +272,34 @@ def serve(
 @command(app, "export")
 def export_cmd(
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
-    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, openvino or engine (TensorRT)."),
-    out: str = typer.Option(..., "--out", "-o", help="Output file (.onnx, .xml or .engine)."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, openvino, engine (TensorRT), tflite, ncnn or coreml."),
+    out: str = typer.Option(..., "--out", "-o", help="Output file (.onnx, .xml, .engine, .tflite, .param, .mlpackage)."),
     half: bool = typer.Option(False, "--half", help="FP16 weights (OpenVINO: compressed weights; TensorRT: FP16 kernels)."),
-    imgsz: Optional[int] = typer.Option(None, help="Default image size in the metadata (TensorRT: largest input side)."),
+    imgsz: Optional[int] = typer.Option(None, help="Default image size in the metadata (TensorRT: largest input side; "
+                                        "tflite/ncnn/coreml: the fixed input square)."),
+    int8: bool = typer.Option(False, "--int8", help="tflite: full-integer INT8 calibrated on --data; coreml: INT8 weights."),
+    data: Optional[str] = typer.Option(None, "--data", help="Calibration images for --int8 (folder, files or glob)."),
+    nms: bool = typer.Option(False, "--nms", help="tflite/ncnn/coreml: end the graph in decoding + per-class NMS "
+                             "(output: max-det rows of x1, y1, x2, y2, score, class)."),
+    conf: float = typer.Option(0.25, help="--nms: score threshold baked into the graph."),
+    iou: float = typer.Option(0.7, help="--nms: IoU threshold baked into the graph."),
+    max_det: int = typer.Option(300, "--max-det", help="--nms: rows of the output."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="tflite/ncnn/coreml: check the file against "
+                                "PyTorch FP32 on the bundled samples (exit 1 and a .unverified file when over tolerance)."),
 ) -> None:
-    """Export a model to ONNX, OpenVINO IR or a TensorRT engine (dynamic batch and image size, uint8 RGB input)."""
-    from .export import export
+    """Export a model: ONNX, OpenVINO IR, TensorRT engine (dynamic shapes), or TFLite, NCNN, CoreML (fixed square)."""
+    from .export import MOBILE, export
 
-    path = export(model, fmt, out, half=half, imgsz=imgsz)
-    typer.echo(f"wrote {path}")
+    mobile = {}
+    if fmt in MOBILE:
+        mobile = {"int8": int8, "data": data, "verify": verify, "nms": {"conf": conf, "iou": iou, "max_det": max_det}
+                  if nms else None}
+    elif int8 or data or nms:
+        _err(f"error: --int8, --data and --nms apply to {', '.join(MOBILE)} (for ONNX/OpenVINO INT8: yolopt quantize)")
+        raise typer.Exit(2)
+    t0 = time.perf_counter()
+    path = export(model, fmt, out, half=half, imgsz=imgsz, **mobile)  # errors: cli_guard (VerificationError: 1)
+    typer.echo(f"wrote {path} in {time.perf_counter() - t0:.1f}s")
 
 
 @command(app, "val")

@@ -22,8 +22,7 @@ class NCNNBackend:
 
     name = "ncnn"
 
-    def __init__(self, path: str | Path, threads: int | None = None, streams: int | None = None,
-                 allow_nms: bool = False):
+    def __init__(self, path: str | Path, threads: int | None = None, streams: int | None = None):
         ncnn = require("ncnn", "yolopt[ncnn]", "the ncnn backend")
         from ..export.ncnn import INPUT, OUTPUT, read_metadata
 
@@ -31,9 +30,6 @@ class NCNNBackend:
         self.metadata = read_metadata(self.path)
         if not self.metadata:
             raise ValueError(f"{path}: no yolopt metadata ({self.path.with_suffix('.json').name}) beside it")
-        if "nms" in self.metadata and not allow_nms:
-            raise ValueError(f"{path} ends in NMS (exported with --nms) for apps; yolopt runs the raw-output "
-                             "export (without --nms)")
         self.concurrency, self.threads = resolve_streams(streams, threads)
         self.precision = self.metadata.get("precision", "fp32")
         fp16 = self.precision == "fp16"

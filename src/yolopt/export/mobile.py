@@ -48,7 +48,7 @@ def check_file(model: YoloModel, fmt: str, path: Path, precision: str, imgsz: in
     else:
         from ..backends.ncnn_backend import NCNNBackend
 
-        backend = NCNNBackend(path, allow_nms=True)
+        backend = NCNNBackend(path)
     return verify(fmt, precision, model, imgsz, backend.infer, nms)
 
 

@@ -14,24 +14,15 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from ..model import YoloModel, load_model
 from ..optional import require
+from .graph import FloatInputGraph
 from .metadata import export_metadata
 
 INSTALL = "yolopt[ncnn]"
 INPUT_LAYOUT = "float32 CHW RGB 0-255 (ncnn::Mat::from_pixels; normalised inside the graph)"
 INPUT, OUTPUT = "in0", "out0"  # pnnx's blob names
-
-
-def _graph(model: YoloModel, nms: dict | None) -> nn.Module:
-    from .graph import FloatInputGraph
-    from .nms_graph import NMSGraph
-
-    if nms is None:
-        return FloatInputGraph(model).eval()
-    return NMSGraph(model, **nms).eval()  # takes uint8-valued input and casts it: floats in 0-255 work the same
 
 
 def metadata_path(param: Path) -> Path:
@@ -51,6 +42,9 @@ def export_ncnn(model: str | Path | YoloModel, out: str | Path, half: bool = Fal
     if int8:
         raise ValueError("NCNN INT8 needs ncnn's ncnn2table/ncnn2int8 tools, which no pip or apt package installs "
                          "here: export NCNN FP32/FP16, or TFLite --int8")
+    if nms:
+        raise ValueError("NCNN --nms: pnnx cannot convert the NMS graph's top-k/gather/any ops to ncnn layers; NCNN "
+                         "apps decode the raw output (4 + nc rows) in their own code, or export tflite/coreml with --nms")
     pnnx = require("pnnx", INSTALL, "NCNN export")
     model = load_model(model)
     imgsz = imgsz or model.imgsz
@@ -64,7 +58,7 @@ def export_ncnn(model: str | Path | YoloModel, out: str | Path, half: bool = Fal
         log = io.StringIO()
         try:
             with contextlib.redirect_stdout(log):  # pnnx prints every pass
-                pnnx.export(_graph(model, nms), str(Path(tmp) / "model.pt"), inputs=sample, fp16=half,
+                pnnx.export(FloatInputGraph(model).eval(), str(Path(tmp) / "model.pt"), inputs=sample, fp16=half,
                             ncnnparam=str(tmp_param), ncnnbin=str(tmp_bin), ncnnpy=str(Path(tmp) / "model_ncnn.py"),
                             pnnxparam=str(Path(tmp) / "model.pnnx.param"), pnnxbin=str(Path(tmp) / "model.pnnx.bin"),
                             pnnxpy=str(Path(tmp) / "model_pnnx.py"), pnnxonnx=str(Path(tmp) / "model.pnnx.onnx"))
@@ -74,8 +68,6 @@ def export_ncnn(model: str | Path | YoloModel, out: str | Path, half: bool = Fal
             raise RuntimeError(f"pnnx wrote no NCNN model:\n{log.getvalue()[-2000:]}")
         meta = export_metadata(model, imgsz, half) | {"input": INPUT_LAYOUT, "shape": "static",
                                                        "input_blob": INPUT, "output_blob": OUTPUT}
-        if nms:
-            meta["nms"] = json.dumps(nms)
         tmp_bin.replace(out.with_suffix(".bin"))
         metadata_path(out).write_text(json.dumps(meta, indent=1))
         tmp_param.replace(out)  # the .param last: it is what readers open

@@ -1,0 +1,179 @@
+"""Mobile exports (TFLite, NCNN, CoreML): parity with PyTorch FP32, metadata, backends, NMS graphs, refusal.
+
+Exports run at small sizes (160-320) to stay fast; coco-val mAP per format is benchmarks/mobile.py's job.
+Each test needs its converter's extra and skips, naming it, when that extra is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from yolopt.backends.static_shape import pad_to
+from yolopt.export.verify import sample_inputs, torch_outputs
+from yolopt.model import load_model
+
+
+def need(module: str, extra: str):
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                              reason=f"{module} not installed (pip install 'yolopt[{extra}]')")
+
+
+tflite = need("litert_torch", "tflite")
+ncnn = need("pnnx", "ncnn")
+coreml = need("coremltools", "coreml")
+
+
+@pytest.fixture(scope="module")
+def nc3(data_dir):
+    return load_model(data_dir / "weights" / "yolov8n-nc3-random.pt")
+
+
+@pytest.fixture(scope="module")
+def v8n(yolov8n_pt):
+    return load_model(yolov8n_pt)
+
+
+def test_pad_to_keeps_pixel_coordinates():
+    x = np.random.default_rng(0).integers(0, 255, (2, 3, 64, 96), dtype=np.uint8)
+    y = pad_to(x, 128, 128)
+    assert y.shape == (2, 3, 128, 128) and np.array_equal(y[:, :, :64, :96], x) and (y[:, :, 64:] == 114).all()
+    with pytest.raises(ValueError, match="fixed 64x64"):
+        pad_to(x, 64, 64)
+
+
+def test_nms_graph_matches_yolopt_nms(v8n):
+    """The NMS that ends exported graphs gives yolopt's own detections on the samples (same rows, same order)."""
+    from yolopt.export.verify import compare_nms, yolopt_nms_reference
+
+    nms = {"conf": 0.25, "iou": 0.7, "max_det": 300}
+    inputs = sample_inputs(320)
+    got = torch_outputs(v8n, inputs, nms)
+    ref = yolopt_nms_reference(v8n, inputs, nms)
+    assert sum(int((r[0, :, 4] > 0).sum()) for r in ref) > 10  # the check compares real detections
+    v = compare_nms("torch", "fp32", ref, got, nms)
+    assert v.ok and v.box_diff < 1e-3, v.summary()
+
+
+@tflite
+@pytest.mark.slow
+def test_tflite_fp32_parity_metadata_and_backend(v8n, tmp_path):
+    """FP32 TFLite raw outputs match PyTorch within 1e-2 px / 1e-4 on the samples; the file carries its metadata."""
+    from yolopt.backends.tflite_backend import TFLiteBackend
+    from yolopt.export.mobile import export_mobile
+    from yolopt.export.tflite import read_metadata
+    from yolopt.export.verify import compare_raw
+
+    path = export_mobile(v8n, "tflite", tmp_path / "m.tflite", imgsz=320, log=lambda s: None)
+    backend = TFLiteBackend(path)
+    inputs = sample_inputs(320)
+    v = compare_raw("tflite", "fp32", torch_outputs(v8n, inputs), [backend.infer(x) for x in inputs])
+    assert v.box_diff <= 1e-2 and v.score_diff <= 1e-4 and v.matched == 1.0, v.summary()
+    meta = read_metadata(path.read_bytes())
+    assert meta["imgsz"] == "320" and meta["precision"] == "fp32" and backend.names[0] == "person"
+    assert (backend.height, backend.width) == (320, 320)
+
+
+@tflite
+@pytest.mark.slow
+def test_tflite_custom_classes_predict(nc3, data_dir, tmp_path):
+    """Any class count: a 3-class model exports, keeps its names, and predict runs the .tflite."""
+    from yolopt.detector import Detector
+    from yolopt.export.mobile import export_mobile
+
+    path = export_mobile(nc3, "tflite", tmp_path / "nc3.tflite", imgsz=160, log=lambda s: None)
+    det = Detector(str(path), imgsz=160, conf=0.0001)
+    assert det.names == {0: "helmet", 1: "head", 2: "person"}
+    r = det(data_dir / "samples" / "000000184324.jpg")
+    assert len(r) > 0 and set(r.class_ids.tolist()) <= {0, 1, 2}
+    with pytest.raises(ValueError, match="fixed 160x160"):
+        next(Detector(str(path), imgsz=320).predict([data_dir / "samples" / "000000184324.jpg"])).boxes
+
+
+@tflite
+@pytest.mark.slow
+def test_tflite_nms_export_verified_against_yolopt(v8n, tmp_path):
+    """--nms: the TFLite graph returns final detections equal to yolopt's NMS on the samples (checked at export)."""
+    from yolopt.backends.tflite_backend import TFLiteBackend
+    from yolopt.export.mobile import export_mobile
+
+    lines = []
+    path = export_mobile(v8n, "tflite", tmp_path / "nms.tflite", imgsz=320, nms={"max_det": 100}, log=lines.append)
+    assert "within tolerance" in lines[-1]
+    out = TFLiteBackend(path, allow_nms=True).infer(sample_inputs(320)[0])
+    assert out.shape == (1, 100, 6) and (out[0, :, 4] > 0).sum() > 3
+    with pytest.raises(ValueError, match="ends in NMS"):
+        TFLiteBackend(path)
+
+
+@ncnn
+@pytest.mark.slow
+def test_ncnn_fp32_parity_and_custom_classes(v8n, nc3, tmp_path):
+    """NCNN FP32 matches PyTorch within 1e-2 px / 1e-4; a 3-class model keeps its names in the .json beside it."""
+    from yolopt.backends.ncnn_backend import NCNNBackend
+    from yolopt.export.mobile import export_mobile
+    from yolopt.export.verify import compare_raw
+
+    path = export_mobile(v8n, "ncnn", tmp_path / "m.param", imgsz=320, log=lambda s: None)
+    assert path.with_suffix(".bin").exists()
+    inputs = sample_inputs(320)
+    backend = NCNNBackend(path)
+    v = compare_raw("ncnn", "fp32", torch_outputs(v8n, inputs), [backend.infer(x) for x in inputs])
+    assert v.box_diff <= 1e-2 and v.score_diff <= 1e-4, v.summary()
+    small = export_mobile(nc3, "ncnn", tmp_path / "nc3.param", imgsz=160, half=True, log=lambda s: None)
+    meta = json.loads(small.with_suffix(".json").read_text())
+    assert json.loads(meta["names"]) == {"0": "helmet", "1": "head", "2": "person"} and meta["precision"] == "fp16"
+    assert NCNNBackend(small).infer(sample_inputs(160)[0]).shape == (1, 7, 525)
+
+
+@ncnn
+@pytest.mark.slow
+def test_export_over_tolerance_exits_1_and_keeps_unverified_file(data_dir, tmp_path, monkeypatch):
+    """The CLI refuses an export whose outputs exceed the tolerance: exit 1, file kept with a .unverified suffix."""
+    from typer.testing import CliRunner
+
+    from yolopt.cli import app
+    from yolopt.export import verify
+
+    nc3_path = data_dir / "weights" / "yolov8n-nc3-random.pt"
+    monkeypatch.setitem(verify.RAW_TOLERANCE, "fp32", (0.0, 0.0))  # real float differences now count as failures
+    out = tmp_path / "m.param"
+    res = CliRunner().invoke(app, ["export", "-m", str(nc3_path), "-f", "ncnn", "--imgsz", "160", "-o", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "OVER TOLERANCE" in res.output and "unverified" in res.output
+    assert not out.exists() and (tmp_path / "m.param.unverified").exists() and (tmp_path / "m.bin.unverified").exists()
+
+
+@coreml
+@pytest.mark.slow
+def test_coreml_spec_checked(nc3, tmp_path):
+    """CoreML cannot run on Linux: its spec (image input, output shape, metadata, op set) is what is checked."""
+    from yolopt.export.coreml import check_spec
+    from yolopt.export.mobile import export_mobile
+
+    lines = []
+    path = export_mobile(nc3, "coreml", tmp_path / "m.mlpackage", imgsz=160, log=lines.append)
+    assert path.is_dir() and "spec checked" in lines[-1] and "not run here" in lines[-1]
+    assert not check_spec(path, nc3, 320, "fp32").ok  # a wrong size is caught
+
+
+def test_mobile_options_rejected_for_other_formats():
+    from typer.testing import CliRunner
+
+    from yolopt.cli import app
+
+    res = CliRunner().invoke(app, ["export", "-f", "onnx", "-o", "x.onnx", "--int8"])
+    assert res.exit_code == 2 and "--int8" in res.output
+
+
+def test_export_graph_tracks_strides_as_constants(v8n):
+    """torch.export (what LiteRT and CoreML convert from) needs the head's strides as Python constants."""
+    from yolopt.export.graph import ExportGraph
+
+    prog = torch.export.export(ExportGraph(v8n).eval(), (torch.full((1, 3, 64, 64), 114, dtype=torch.uint8),))
+    assert not any("_local_scalar_dense" in str(n.target) for n in prog.graph.nodes)
