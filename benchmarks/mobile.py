@@ -4,9 +4,9 @@
 
 Each row exports yolov8n (shared/data/weights/yolov8n.pt) at 640 with ``yolopt.export.export_mobile`` (verified
 against PyTorch FP32 on the bundled samples, as ``yolopt export`` does; INT8 is calibrated on coco128, never on
-coco-val), scores it on coco-val with ``yolopt.eval.val`` (conf 0.001, the file's own backend), then times
-inference alone side by side with PyTorch FP32: one call at a time with threads = cores, on the same padded
-640x640 inputs. x86 speed is a sanity check only: phones and boards run other kernels (ARM NEON, GPU delegates).
+coco-val), scores it on coco-val with ``yolopt.eval.val`` (conf 0.001, the file's own backend). Then every
+file's backend and PyTorch FP32 are timed round-robin on the same padded 640x640 inputs: inference alone, one
+call at a time, threads = cores. ``--reuse --no-val`` re-times files already exported. x86 speed is a sanity check only: phones and boards run other kernels (ARM NEON, GPU delegates).
 """
 
 from __future__ import annotations
@@ -30,14 +30,20 @@ def file_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files if p.exists()) / 1e6
 
 
-def inference_img_s(backend, inputs: list[np.ndarray], repeat: int = 2) -> float:
-    """Images per second of ``backend.infer`` alone, one image per call, after one warm-up call."""
-    backend.infer(inputs[0])
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        for x in inputs:
-            backend.infer(x)
-    return repeat * len(inputs) / (time.perf_counter() - t0)
+def interleaved_img_s(backends: dict[str, object], inputs: list[np.ndarray], rounds: int = 5) -> dict[str, float]:
+    """Images per second of each ``backend.infer`` alone (one image per call), timed round-robin: every round
+    runs each backend once over ``inputs``, so the machine's changing load falls on all of them alike; the
+    median round counts."""
+    times: dict[str, list[float]] = {k: [] for k in backends}
+    for b in backends.values():
+        b.infer(inputs[0])  # warm-up
+    for _ in range(rounds):
+        for k, b in backends.items():
+            t0 = time.perf_counter()
+            for x in inputs:
+                b.infer(x)
+            times[k].append(time.perf_counter() - t0)
+    return {k: len(inputs) / float(np.median(v)) for k, v in times.items()}
 
 
 def main() -> None:
@@ -55,32 +61,38 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--out", default="runs/mobile")
     ap.add_argument("--no-val", action="store_true", help="skip the coco-val mAP runs")
+    ap.add_argument("--reuse", action="store_true", help="time files already in --out instead of exporting again")
     a = ap.parse_args()
     out, cores = Path(a.out), os.cpu_count() or 1
     model = load_model(a.model)
     inputs = sample_inputs(a.imgsz) * 3  # 9 padded 640x640 inputs: the same for every row
     print(f"{machine()}; load average {os.getloadavg()[0]:.2f} before the run")
-    ref = inference_img_s(TorchBackend(model, threads=cores, streams=1), inputs)
-    rows = []
+    rows, backends = [], {"torch:fp32": TorchBackend(model, threads=cores, streams=1)}
     for item in a.rows.split(","):
         fmt, precision = item.split(":")
         path = out / f"yolov8n_{precision}{SUFFIX[fmt]}"
-        t0 = time.perf_counter()
-        export_mobile(model, fmt, path, half=precision == "fp16", imgsz=a.imgsz, int8=precision == "int8",
-                      data=a.calib if precision == "int8" else None)
-        export_s = time.perf_counter() - t0
+        export_s = float("nan")
+        if not (a.reuse and path.exists()):
+            t0 = time.perf_counter()
+            export_mobile(model, fmt, path, half=precision == "fp16", imgsz=a.imgsz, int8=precision == "int8",
+                          data=a.calib if precision == "int8" else None)
+            export_s = time.perf_counter() - t0
         m50_95 = m50 = float("nan")
         if not a.no_val:
             res = val(DATA / "coco-val", path, imgsz=a.imgsz, save_dir=None, plots=False)
             m50_95, m50 = res.metrics.map50_95, res.metrics.map50
-        speed = inference_img_s(make_backend(path, threads=cores, streams=1), inputs)
-        rows.append((fmt, precision, m50_95, m50, file_mb(path), speed, speed / ref, export_s))
+        backends[item] = make_backend(path, threads=cores, streams=1)
+        rows.append((fmt, precision, m50_95, m50, file_mb(path), export_s))
         print(rows[-1], flush=True)
-    print(f"\nPyTorch FP32 (reference, same inputs): {ref:.2f} img/s inference, threads = {cores}\n")
+    speed = interleaved_img_s(backends, inputs)
+    ref = speed["torch:fp32"]
+    print(f"\nPyTorch FP32 on the same inputs, same rounds: {ref:.2f} img/s; threads = {cores}; "
+          f"load average {os.getloadavg()[0]:.2f} after the run\n")
     print("| format | precision | mAP50-95 | mAP50 | file MB | x86 inference img/s (threads = cores) | vs PyTorch FP32 | export s |")
     print("|---|---|---|---|---|---|---|---|")
-    for fmt, precision, m50_95, m50, mb, speed, ratio, export_s in rows:
-        print(f"| {fmt} | {precision} | {m50_95:.4f} | {m50:.4f} | {mb:.1f} | {speed:.2f} | {ratio:.2f}x | {export_s:.0f} |")
+    for fmt, precision, m50_95, m50, mb, export_s in rows:
+        v = speed[f"{fmt}:{precision}"]
+        print(f"| {fmt} | {precision} | {m50_95:.4f} | {m50:.4f} | {mb:.1f} | {v:.2f} | {v / ref:.2f}x | {export_s:.0f} |")
 
 
 if __name__ == "__main__":

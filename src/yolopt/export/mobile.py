@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..errors import YoloptError
@@ -54,12 +55,13 @@ def check_file(model: YoloModel, fmt: str, path: Path, precision: str, imgsz: in
 
 def export_mobile(model: str | Path | YoloModel, fmt: str, out: str | Path, half: bool = False,
                   imgsz: int | None = None, int8: bool = False, data: str | Path | None = None,
-                  nms: dict | None = None, verify: bool = True, log=print) -> Path:
+                  nms: dict | None = None, verify: bool = True, log=None) -> Path:
     """Export ``model`` to ``fmt`` at a fixed ``imgsz`` and, unless ``verify`` is False, check it.
 
     A file whose outputs are over the format's tolerance is renamed with a ``.unverified`` suffix and
     :class:`VerificationError` is raised. ``nms`` (conf, iou, max_det) ends the graph in decoding + NMS.
     """
+    log = log or (lambda msg: print(msg, file=sys.stderr))  # stdout may carry predictions
     model = load_model(model)
     imgsz = imgsz or model.imgsz
     if imgsz % 32:

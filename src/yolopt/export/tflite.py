@@ -34,6 +34,7 @@ def _quiet_converter() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("litert_torch").setLevel(logging.WARNING)
     logging.getLogger("absl").setLevel(logging.WARNING)
+    logging.getLogger("torchao").setLevel(logging.ERROR)  # "Failed to load" its CUDA kernels: not used on CPU
 
 
 def _float_tflite(model: YoloModel, imgsz: int, nms: dict | None = None) -> bytes:
