@@ -13,9 +13,10 @@ from yolopt.export import cached_export, export, formats
 
 
 def test_every_format_is_run_by_the_backend_that_reads_it():
-    assert formats() == {"onnx": ".onnx", "openvino": ".xml", "engine": ".engine"}
-    for fmt, suffix in formats().items():
-        assert registry.for_format(fmt).name == registry.for_suffix(suffix).name
+    assert formats() == {"onnx": ".onnx", "openvino": ".xml", "engine": ".engine", "tflite": ".tflite",
+                         "ncnn": ".param", "coreml": ".mlpackage"}
+    for spec in registry.export_formats().values():  # coreml has no Linux runtime: export only
+        assert registry.for_suffix(spec.suffix).name == spec.name
     assert [s.name for s in registry.readers(".onnx")] == ["onnxruntime", "openvino"]
     assert registry.for_suffix(".pt") is None and registry.for_suffix("") is None
     with pytest.raises(ValueError, match="unknown export format 'nosuch'; expected one of onnx, openvino, engine"):

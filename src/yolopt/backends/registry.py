@@ -120,3 +120,11 @@ register(BackendSpec("openvino", "yolopt.backends.openvino_backend:OpenVINOBacke
 register(BackendSpec("tensorrt", "yolopt.backends.tensorrt_backend:TensorRTBackend", (".engine",), "engine",
                      "yolopt.export.tensorrt:export_engine", ("fp32", "fp16"), requires=("tensorrt",),
                      sizes_engine=True))
+# mobile formats: static input square (imgsz is part of the file), verified against PyTorch when written;
+# CoreML has no Linux runtime, so it is an export format only (yolopt.export.MOBILE), not a backend
+register(BackendSpec("tflite", "yolopt.backends.tflite_backend:TFLiteBackend", (".tflite",), "tflite",
+                     "yolopt.export.mobile:export_tflite_verified", ("fp32", "fp16"), requires=("ai_edge_litert",),
+                     sizes_engine=True))
+register(BackendSpec("ncnn", "yolopt.backends.ncnn_backend:NCNNBackend", (".param",), "ncnn",
+                     "yolopt.export.mobile:export_ncnn_verified", ("fp32", "fp16"), requires=("ncnn",),
+                     sizes_engine=True))

@@ -16,15 +16,29 @@ from .cache import cached_export, weights_digest
 from .metadata import export_metadata, parse_names
 
 
+#: Formats for phones and edge devices: a fixed input square, ``int8``/``data``/``nms``/``verify`` options, and
+#: a check against PyTorch before the file is handed over (:mod:`yolopt.export.mobile`). CoreML is export-only.
+MOBILE = ("tflite", "ncnn", "coreml")
+
+
 def formats() -> dict[str, str]:
     """Export format name → file suffix (e.g. ``{"onnx": ".onnx", "openvino": ".xml", "engine": ".engine"}``)."""
-    return {fmt: spec.suffix for fmt, spec in registry.export_formats().items()}
+    return {fmt: spec.suffix for fmt, spec in registry.export_formats().items()} | {"coreml": ".mlpackage"}
 
 
 def export(model: str | Path | YoloModel, format: str, out: str | Path, half: bool = False,
-           imgsz: int | None = None) -> Path:
-    """Write ``model`` in ``format`` (one of :func:`formats`, e.g. onnx, openvino, engine) to ``out``; the written file."""
+           imgsz: int | None = None, **mobile) -> Path:
+    """Write ``model`` in ``format`` (one of :func:`formats`, e.g. onnx, openvino, engine) to ``out``; the written file.
+
+    ``mobile`` options (``int8``, ``data``, ``nms``, ``verify``) apply to the formats in :data:`MOBILE`.
+    """
+    if format in MOBILE:
+        from .mobile import export_mobile
+
+        return export_mobile(model, format, out, half, imgsz, **mobile)
+    if any(v for k, v in mobile.items() if k != "verify"):
+        raise ValueError(f"{', '.join(k for k, v in mobile.items() if v)}: options of {', '.join(MOBILE)} export only")
     return registry.for_format(format).export(model, out, half, imgsz)
 
 
-__all__ = ["cached_export", "export", "export_metadata", "formats", "parse_names", "weights_digest"]
+__all__ = ["MOBILE", "cached_export", "export", "export_metadata", "formats", "parse_names", "weights_digest"]

@@ -91,3 +91,15 @@ def _mark_unverified(path: Path) -> Path:
     target = path.with_name(path.name + UNVERIFIED)
     path.replace(target)
     return target
+
+
+def export_tflite_verified(model: str | Path | YoloModel, out: str | Path, half: bool = False,
+                           imgsz: int | None = None, **options) -> Path:
+    """The registry's TFLite exporter: :func:`export_mobile` for ``"tflite"``."""
+    return export_mobile(model, "tflite", out, half, imgsz, **options)
+
+
+def export_ncnn_verified(model: str | Path | YoloModel, out: str | Path, half: bool = False,
+                         imgsz: int | None = None, **options) -> Path:
+    """The registry's NCNN exporter: :func:`export_mobile` for ``"ncnn"``."""
+    return export_mobile(model, "ncnn", out, half, imgsz, **options)
