@@ -15,7 +15,6 @@ from ..model import YoloModel
 from .cache import cached_export, weights_digest
 from .metadata import export_metadata, parse_names
 
-
 #: Formats for phones and edge devices: a fixed input square, ``int8``/``data``/``nms``/``verify`` options, and
 #: a check against PyTorch before the file is handed over (:mod:`yolopt.export.mobile`). CoreML is export-only.
 MOBILE = ("tflite", "ncnn", "coreml")

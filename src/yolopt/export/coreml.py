@@ -121,6 +121,6 @@ def check_spec(path: str | Path, model: YoloModel, imgsz: int, precision: str, n
     if unknown:
         problems.append(f"ops outside the {DEPLOYMENT_TARGET} ML Program op set: {unknown}")
     v.ok = not problems
-    v.notes = problems or [f"CoreML runs on Apple platforms only; spec checked: image input {imgsz}x{imgsz}, "
-                           f"output {want}, metadata, {len(ops)} op types all in the {DEPLOYMENT_TARGET} op set"]
+    v.notes = problems or [(f"CoreML runs on Apple platforms only; spec checked: image input {imgsz}x{imgsz}, "
+                            f"output {want}, metadata, {len(ops)} op types all in the {DEPLOYMENT_TARGET} op set")]
     return v
