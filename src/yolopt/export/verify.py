@@ -17,8 +17,9 @@ SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 #: correct exports measure with margin (BENCHMARKS.md) — a broken conversion is off by tens of pixels.
 RAW_TOLERANCE = {"fp32": (1e-2, 1e-4), "fp16": (1.0, 1e-2)}
 #: INT8 is judged on final detections (conf 0.25): this share of PyTorch's must be found again (same class,
-#: IoU >= 0.5), with matched scores off by at most the second number on average.
-INT8_TOLERANCE = (0.9, 0.05)
+#: IoU >= 0.5), with matched scores off by at most the second number on average. A collapsed INT8 export
+#: (everything quantized, decoding included) found 29 % of them on the samples; a good one 95 %, 0.05 off.
+INT8_TOLERANCE = (0.9, 0.1)
 
 
 @dataclass
