@@ -92,8 +92,21 @@ def _int8(buf: bytes, calib: list[np.ndarray]) -> bytes:
                         activation_num_bits=8, weight_num_bits=8, algorithm_key=algo)
     key, name = _input_name(buf)
     data = {key: [{name: np.ascontiguousarray(x.transpose(0, 2, 3, 1))} for x in calib]}
-    result = q.calibrate(data, num_threads=os.cpu_count() or 1)
-    return bytes(q.quantize(result, enable_progress_bar=False, enable_progress_report=False).quantized_model)
+    calib_run = aeq.calibrator.Calibrator(bytearray(buf), num_threads=os.cpu_count() or 1,
+                                          qsv_update_func=_mean_range)
+    calib_run.calibrate(data, q._recipe_manager)  # the recipe set above; Quantizer.calibrate has no range option
+    ranges = {k: {"min": v["min"], "max": v["max"]} for k, v in calib_run.get_model_qsvs().items()}
+    return bytes(q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False).quantized_model)
+
+
+def _mean_range(qsv: dict, new: dict) -> dict:
+    """Activation ranges averaged over the calibration images, not their extremes (nor LiteRT's moving average,
+    which weighs the last images most): one outlier image no longer widens a tensor's int8 steps for all."""
+    if not qsv:
+        return {"min": new["min"], "max": new["max"], "n": 1}
+    n = qsv.get("n", 1)  # ranges set before calibration (weights) count as one image
+    return {"min": (qsv["min"] * n + new["min"]) / (n + 1), "max": (qsv["max"] * n + new["max"]) / (n + 1),
+            "n": n + 1}
 
 
 def add_metadata(buf: bytes, meta: dict[str, str]) -> bytes:
