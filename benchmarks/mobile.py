@@ -30,7 +30,7 @@ def file_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files if p.exists()) / 1e6
 
 
-def interleaved_img_s(backends: dict[str, object], inputs: list[np.ndarray], rounds: int = 5) -> dict[str, float]:
+def interleaved_img_s(backends: dict[str, object], inputs: list[np.ndarray], rounds: int = 3) -> dict[str, float]:
     """Images per second of each ``backend.infer`` alone (one image per call), timed round-robin: every round
     runs each backend once over ``inputs``, so the machine's changing load falls on all of them alike; the
     median round counts."""

@@ -26,7 +26,7 @@ INPUT_LAYOUT = "uint8 NHWC RGB 0-255 (normalised inside the graph)"
 #: What INT8 keeps float, by op scope (LiteRT's quantizer matches the output tensor names plus ";"): the box
 #: decoding — ops directly in the Detect module (``Detect_22;57;``: concat, anchor arithmetic, score sigmoid),
 #: its DFL and the graph output — and the last 1x1 convolution of each head branch (``Sequential_i/...Conv2d_2``,
-#: 6 convs of the 64 giving box logits and class logits). One int8 scale cannot hold pixel boxes (0-640) and
+#: the 6 of the network's 63 convs giving box and class logits). One int8 scale cannot hold pixel boxes (0-640) and
 #: scores (0-1) at once; quantizing all of it found 29 % of PyTorch's detections on the samples.
 DECODE_SCOPE = r"(Detect_\d+;\d+;$|DFL_dfl|^serving_default_output|Detect_\d+/[^;]*Sequential_\d+/torch\.nn\.modules\.conv\.Conv2d_2;)"
 
