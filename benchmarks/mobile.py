@@ -26,7 +26,10 @@ SUFFIX = {"tflite": ".tflite", "ncnn": ".param", "coreml": ".mlpackage"}
 
 def file_mb(path: Path) -> float:
     """Size of an exported model with its side files (.bin for NCNN; the folder of an .mlpackage)."""
-    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path, path.with_suffix(".bin")]
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file()]
+    else:
+        files = [path, path.with_suffix(".bin")] if path.suffix == ".param" else [path]
     return sum(p.stat().st_size for p in files if p.exists()) / 1e6
 
 
