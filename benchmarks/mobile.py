@@ -64,9 +64,10 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--out", default="runs/mobile")
     ap.add_argument("--no-val", action="store_true", help="skip the coco-val mAP runs")
+    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     ap.add_argument("--reuse", action="store_true", help="time files already in --out instead of exporting again")
     a = ap.parse_args()
-    out, cores = Path(a.out), os.cpu_count() or 1
+    out, cores = Path(a.out), a.threads or os.cpu_count() or 1
     model = load_model(a.model)
     inputs = sample_inputs(a.imgsz) * 3  # 9 padded 640x640 inputs: the same for every row
     print(f"{machine()}; load average {os.getloadavg()[0]:.2f} before the run")
@@ -91,7 +92,7 @@ def main() -> None:
     ref = speed["torch:fp32"]
     print(f"\nPyTorch FP32 on the same inputs, same rounds: {ref:.2f} img/s; threads = {cores}; "
           f"load average {os.getloadavg()[0]:.2f} after the run\n")
-    print("| format | precision | mAP50-95 | mAP50 | file MB | x86 inference img/s (threads = cores) | vs PyTorch FP32 | export s |")
+    print(f"| format | precision | mAP50-95 | mAP50 | file MB | x86 inference img/s (threads = {cores}) | vs PyTorch FP32 | export s |")
     print("|---|---|---|---|---|---|---|---|")
     for fmt, precision, m50_95, m50, mb, export_s in rows:
         v = speed[f"{fmt}:{precision}"]
