@@ -21,7 +21,8 @@ NOT_RUN = {
     ("python", "benchmarks"): "benchmarks take minutes", ("yolopt", "quantize"): "minutes of calibration",
     ("yolopt", "serve"): "runs until stopped", ("curl",): "needs the server", ("yolopt", "bench"): "minutes",
     ("yolopt", "profile"): "minutes", ("yolopt", "val"): "scores 206 images", ("python", "-m", "yolopt.serve"): "Ray",
-    ("yolopt", "export", "--model", "../shared"): "OpenVINO export", ("yolopt", "predict", "../shared/data/coco-val"): "206 images",
+    ("yolopt", "export", "--model", "../shared"): "OpenVINO export",
+    ("yolopt", "export", "-m", "yolov8n", "-f"): "mobile exports, a minute each (tests/test_mobile_export.py runs them)", ("yolopt", "predict", "../shared/data/coco-val"): "206 images",
 }
 SLOW_OPTIONS = {"openvino": "exports the model into the cache first"}
 OUTPUT_OPTIONS = {"--out", "-o", "--save-images", "--save-dir"}
