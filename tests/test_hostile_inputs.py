@@ -130,3 +130,17 @@ def test_video_frames_count_their_decode_time_and_give_a_progress_total(tmp_path
     times = StageTimes()
     assert len(list(det.predict([str(path)], times=times))) == 12
     assert times.seconds["decode"] / 12 > 5e-5  # the frames' decoding (cap.read) is counted, not ~0
+
+
+def test_predict_megapixel_cap_is_a_per_input_error(cli, tmp_path):
+    """`predict --max-megapixels` refuses larger images from their header as failed inputs; the rest still run."""
+    small = tmp_path / "small.png"
+    small.write_bytes(png_bomb(320, 240))  # 0.08 MP
+    big = tmp_path / "big.png"
+    big.write_bytes(png_bomb(2000, 1000))  # 2 MP
+    res = cli("predict", small, big, "--max-megapixels", "1", "--backend", "torch")
+    assert res.returncode == 1, res.stderr
+    records = [line for line in res.stdout.splitlines() if line.strip()]
+    assert len(records) == 2
+    assert '"error"' in records[1] and "big.png" in records[1] and "megapixel" in records[1]
+    assert '"error": null' in records[0] or '"error"' not in records[0]

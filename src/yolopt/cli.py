@@ -79,6 +79,8 @@ def predict(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output file (directory for yolo); stdout when omitted."),
     save_images: Optional[str] = typer.Option(None, "--save-images", help="Write annotated images/videos to this folder."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    max_megapixels: float = typer.Option(100.0, "--max-megapixels", help="Largest image, read from its header "
+                                         "before decoding; larger ones are refused as failed inputs."),
     resume: bool = typer.Option(False, "--resume", help="Skip inputs already in the --out JSONL file and append "
                                 "the rest (restart a killed job: nothing lost, nothing twice)."),
 ) -> None:
@@ -93,7 +95,7 @@ def predict(
         sources = [str(SAMPLES)]
     det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                    classes=_parse_classes(classes), batch=_parse_batch(batch), workers=workers,
-                   precision=precision, threads=threads)
+                   max_pixels=int(max_megapixels * 1e6), precision=precision, threads=threads)
     if det.batch == "auto":
         _err(f"batch auto: {det.resolve_batch()}")
     sink = open_sink(fmt, out, det.names, resume=resume)

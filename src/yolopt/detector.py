@@ -11,6 +11,7 @@ import numpy as np
 
 from .backends import registry
 from .backends.factory import make_backend, model_suffix, set_options
+from .data.decode import MAX_PIXELS
 from .engine import BatchEngine, PredictConfig, StageTimes, detect_prepared, prepare
 from .model import DEFAULT_MODEL, YoloModel, load_model
 from .results import Detections
@@ -51,10 +52,12 @@ class Detector:
         classes: Iterable[int] | None = None,
         batch: int | str = 1,
         workers: int | None = None,
+        max_pixels: int | None = MAX_PIXELS,
         **backend_options: Any,
     ):
         # every argument is checked before the backend is built: a bad one must not cost an export first
-        self.config = PredictConfig(imgsz, conf, iou, max_det, tuple(classes) if classes is not None else None)
+        self.config = PredictConfig(imgsz, conf, iou, max_det, tuple(classes) if classes is not None else None,
+                                    max_pixels)
         if self.config.classes is not None and any(not isinstance(c, (int, np.integer)) or c < 0
                                                    for c in self.config.classes):
             raise ValueError(f"classes must be non-negative class ids, got {list(self.config.classes)}")
@@ -117,7 +120,7 @@ class Detector:
         from .data.sources import iter_items
 
         item = next(iter_items([image]))
-        prep = prepare(item, self.config.imgsz)
+        prep = prepare(item, self.config.imgsz, max_pixels=self.config.max_pixels)
         if prep.error is not None:
             return Detections(item.source, index=item.index, names=self.names, error=prep.error)
         return detect_prepared(self.backend, [prep], self.config)[0]

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backends.base import Backend, concurrency
 from ..data.decode import DecodeError
+from ..data.decode import MAX_PIXELS
 from ..data.inputs import load_input
 from ..data.letterbox import LetterboxInfo
 from ..data.sources import Item, iter_items
@@ -37,6 +38,7 @@ class PredictConfig:
     iou: float = 0.7
     max_det: int = 300
     classes: tuple[int, ...] | None = None
+    max_pixels: int | None = MAX_PIXELS  # larger images (by their header) are refused undecoded
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.conf <= 1.0:
@@ -60,12 +62,14 @@ class Prepared:
     image: np.ndarray | None = None  # the decoded original, kept only for drawing
 
 
-def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image: bool = False) -> Prepared:
+def prepare(item: Item, imgsz: int, times: StageTimes | None = None, keep_image: bool = False,
+            max_pixels: int | None = MAX_PIXELS) -> Prepared:
     """Read, decode and letterbox one item (runs in a worker thread; OpenCV releases the GIL)."""
     if item.error is not None:
         return Prepared(item, error=item.error)
     try:
-        inp = load_input(item.image if item.image is not None else item.path, imgsz, times=times)  # type: ignore[arg-type]
+        source = item.image if item.image is not None else item.path
+        inp = load_input(source, imgsz, times=times, max_pixels=max_pixels)  # type: ignore[arg-type]
     except DecodeError as e:
         return Prepared(item, error=str(e))
     except Exception as e:  # anything else about this one input must not end the job
@@ -165,7 +169,7 @@ class BatchEngine:
             item = next(items, None)
             groups = bucketer.drain() if item is None else []
             if item is not None:
-                prep = prepare(item, self.config.imgsz, self.times, self.keep_images)
+                prep = prepare(item, self.config.imgsz, self.times, self.keep_images, self.config.max_pixels)
                 if prep.error is not None:
                     done[item.index] = self._failed(item, prep.error)
                 else:
@@ -191,7 +195,8 @@ class BatchEngine:
                     while len(inflight) < window and (item := next(items, None)) is not None:
                         if self.times.record:
                             submitted[item.index] = time.perf_counter()
-                        inflight.append(pool.submit(prepare, item, self.config.imgsz, self.times, self.keep_images))
+                        inflight.append(pool.submit(prepare, item, self.config.imgsz, self.times, self.keep_images,
+                                                   self.config.max_pixels))
 
                 fill()
                 while inflight:

@@ -84,7 +84,7 @@ class Predictor:
                  for i, s, e in zip(batch["index"], batch["source"], batch["error"])]
         dets: dict[int, Detections] = {}
         groups: dict[tuple, list] = {}
-        for prep in self.pool.map(lambda it: prepare(it, self.config.imgsz), items):
+        for prep in self.pool.map(lambda it: prepare(it, self.config.imgsz, max_pixels=self.config.max_pixels), items):
             if prep.error is not None:
                 dets[prep.item.index] = Detections(prep.item.source, index=prep.item.index, error=prep.error)
             else:
