@@ -23,7 +23,7 @@ from yolopt.train.config import TrainConfigError
 from yolopt.train.trainer import TrainingDiverged
 
 SMALL = dict(imgsz=160, batch=4, workers=0, augment=False, shuffle=False, val=False, plots=False, close_mosaic=0,
-             deterministic=True)
+             deterministic=True, threads=1)  # one thread: float order must not depend on what ran before in this process
 
 
 def coco_subset(data_dir: Path, out: Path, n: int) -> Path:
