@@ -185,7 +185,7 @@ def _map50_95(data_dir: Path, model: Path, backend: str, tmp: Path) -> float:
 
     det = Detector(model, backend, conf=0.001, iou=0.7, max_det=300, batch=8)
     out = tmp / f"{backend}.json"
-    sink = CocoSink(out, det.names)
+    sink = CocoSink(out)
     for r in det.predict(sorted((data_dir / "coco-val" / "images").glob("*.jpg"))):
         assert r.ok, r.error
         sink.write(r)

@@ -69,7 +69,7 @@ def test_yolo_names_split_frames_only(tmp_path):
 
 def test_coco_file_is_complete_or_absent_and_csv_rows_stream(tmp_path):
     out = tmp_path / "dets.json"
-    sink = CocoSink(out, {0: "person"})
+    sink = CocoSink(out)
     sink.write(det("a.jpg"))
     assert not out.exists()  # nothing half-written under the final name
     sink.close()

@@ -98,7 +98,7 @@ def predict(
                    max_pixels=int(max_megapixels * 1e6), precision=precision, threads=threads)
     if det.batch == "auto":
         _err(f"batch auto: {det.resolve_batch()}")
-    sink = open_sink(fmt, out, det.names, resume=resume)
+    sink = open_sink(fmt, out, resume=resume)
     done = getattr(sink, "done", set())
     if done:
         _err(f"resume: {len(done)} inputs already in {out}, skipping them")

@@ -115,7 +115,7 @@ class CocoSink:
     absent or a complete, valid JSON document; stdout gets the elements as they come.
     """
 
-    def __init__(self, out: str | Path | None = None, names: dict[int, str] | None = None):
+    def __init__(self, out: str | Path | None = None):
         self.out = TextOut(out, atomic=True)
         self.out.write("[")
         self._first = True
@@ -196,14 +196,14 @@ class YoloSink:
         pass
 
 
-def open_sink(fmt: str, out: str | Path | None, names: dict[int, str], resume: bool = False) -> Sink:
+def open_sink(fmt: str, out: str | Path | None, resume: bool = False) -> Sink:
     """The sink for ``fmt`` (one of :data:`FORMATS`) writing to ``out`` (a path, or stdout when None)."""
     if resume and fmt != "jsonl":
         raise ValueError(f"--resume works with --format jsonl (the output records which inputs are done), not {fmt}")
     if fmt == "jsonl":
         return JsonlSink(out, resume)
     if fmt == "coco":
-        return CocoSink(out, names)
+        return CocoSink(out)
     if fmt == "csv":
         return CsvSink(out)
     if fmt == "yolo":

@@ -161,8 +161,8 @@ def predict_folder(sources: Iterable[str | Path] | str | Path, out: str | Path |
     if isinstance(sources, (str, Path)):
         sources = [sources]
     config = PredictConfig(imgsz, conf, iou, max_det, tuple(classes) if classes is not None else None)
-    names = make_backend(model, backend).names  # the sinks need them; the actors load their own copy
-    sink = open_sink(fmt, out, names)
+    names = make_backend(model, backend).names  # results carry them; the actors load their own copy
+    sink = open_sink(fmt, out)
     summary = RunSummary()
     t0 = time.perf_counter()
     try:
