@@ -16,11 +16,16 @@ def cpu_name() -> str:
         return cpu
 
 
-def machine() -> str:
-    """One line naming the CPU, its core count and memory (for benchmark tables)."""
+def memory_gib() -> float | None:
+    """Total RAM in GiB (None where ``/proc/meminfo`` is not available)."""
     try:
         with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) / 2**20:.0f} GiB"
-    except OSError:
-        mem = "? GiB"
-    return f"{cpu_name()}, {os.cpu_count()} cores, {mem}"
+            return int(f.readline().split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine() -> str:
+    """One line naming the CPU, its core count and memory (for benchmark tables)."""
+    mem = memory_gib()
+    return f"{cpu_name()}, {os.cpu_count()} cores, {'?' if mem is None else f'{mem:.0f}'} GiB"
