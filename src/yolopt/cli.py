@@ -323,6 +323,8 @@ def val_cmd(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the precision-recall curve PNG."),
     all_classes: bool = typer.Option(False, "--all-classes", help="Also list classes with no ground truth."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report here (PR curves, "
+                                       "confusion matrix, per-class AP)."),
 ) -> None:
     """COCO mAP (pycocotools) of a model on a COCO or YOLO dataset, or of saved detections (--predictions)."""
     from .eval import val
@@ -346,6 +348,10 @@ def val_cmd(
     for w in res.warnings:
         _err(f"warning: {w}")
     typer.echo(format_table(res, all_classes))
+    if html:
+        from .report.val_report import val_report
+
+        res.files["html"] = val_report(res, all_classes).write(html)
     _err("saved " + ", ".join(str(p) for p in res.files.values()))
 
 

@@ -79,18 +79,20 @@ def save(result: Any, save_dir: str | Path, plots: bool = True) -> dict[str, Pat
 
 
 def plot_pr_curve(m: CocoMetrics, path: str | Path, title: str = "") -> Path:
+    """Write :func:`pr_figure` as a PNG."""
+    pr_figure(m, title).savefig(path, dpi=120)
+    return Path(path)
+
+
+def pr_figure(m: CocoMetrics, title: str = "") -> Any:
     """PR curves (pycocotools' 101-point interpolated precision): per class and mean, IoU .50 and .50:.95."""
-    from ..optional import require
-
-    matplotlib = require("matplotlib", "yolopt[eval]", "the PR curve")
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from ..report.figure import new_figure
 
     assert m.pr_precision is not None and m.pr_recall is not None
     prec = np.where(m.pr_precision > -1, m.pr_precision, np.nan)  # (T, R, K)
     has_gt = ~np.isnan(prec[0]).all(0)
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
+    fig = new_figure(7, 6, "the PR curve")
+    ax = fig.add_subplot()
     for k in np.flatnonzero(has_gt):
         ax.plot(m.pr_recall, prec[0, :, k], color="0.75", lw=0.6)
     with np.errstate(all="ignore"):
@@ -105,6 +107,4 @@ def plot_pr_curve(m: CocoMetrics, path: str | Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return fig

@@ -32,6 +32,8 @@ class ValResult:
     skipped: list[str] = field(default_factory=list)  # images left out of scoring, with why
     warnings: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    ground_truth: dict | None = field(default=None, repr=False)  # the COCO ground truth scored against
+    scored_ids: list[int] | None = None  # images scored (None: every ground-truth image)
 
 
 @dataclass
@@ -161,7 +163,7 @@ def val(
     scoring_s = time.perf_counter() - t2
     config.update(scorer=_scorer_version(), max_dets=100)
     result = ValResult(metrics, ds, preds, config, speed, time.perf_counter() - t0, predict_s, scoring_s, skipped,
-                       warnings)
+                       warnings, ground_truth=gt, scored_ids=img_ids)
     if save_dir is not None:
         from .report import save
 

@@ -10,6 +10,13 @@ from typing import Any
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def new_figure(width: float, height: float, what: str = "the report's charts") -> Any:
+    """A matplotlib Figure outside pyplot (no global figure registry; nothing to close)."""
+    from ..optional import require
+
+    return require("matplotlib.figure", "yolopt[eval]", what).Figure(figsize=(width, height))
+
+
 class Figure:
     """A picture with alt text and an optional caption; build it with one of the ``from_*`` constructors."""
 
