@@ -169,6 +169,7 @@ def bench(
     annotations: Optional[str] = typer.Option(None, help="COCO instances JSON: adds mAP (at --conf) per row."),
     limit: Optional[int] = typer.Option(None, help="Benchmark only the first N images."),
     save_dir: str = typer.Option("runs/bench", "--save-dir", help="Where bench.json/.csv/.md/.png go."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
 ) -> None:
     """Compare backends x batch sizes x precisions: img/s end to end and inference only, latency, RSS, mAP."""
     from .bench import print_table, run_bench, save
@@ -196,8 +197,13 @@ def bench(
     print_table(results)
     names = ", ".join(models)
     meta = {"models": models, "sources": sources, "conf": conf, "imgsz": imgsz, "machine": machine(),
-            "title": f"yolopt bench: {names} ({machine()})"}
+            "title": f"yolopt bench: {names} ({machine()})", "backends": backends, "batches": batches,
+            "precisions": precisions, "limit": limit, "annotations": annotations}
     paths = save(results, save_dir, meta)
+    if html:
+        from .report.bench_report import bench_report
+
+        paths["html"] = bench_report(results, meta).write(html)
     _err("saved " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -213,6 +219,7 @@ def profile(
     imgsz: int = typer.Option(640, help="Network input long side."),
     limit: Optional[int] = typer.Option(None, help="Profile only the first N images."),
     save_dir: str = typer.Option("runs/profile", "--save-dir", help="Where profile.json/.png and the trace go."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
 ) -> None:
     """Where the time goes (per stage, per queue, per layer, per core) and what to change."""
     from .profile import print_report, profile as run_profile, save
@@ -220,6 +227,10 @@ def profile(
     rep = run_profile(sources, model, backend, batch, workers, conf, max_det, imgsz, limit, save_dir)
     print_report(rep)
     save(rep, save_dir)
+    if html:
+        from .report.profile_report import profile_report
+
+        rep.files["html"] = str(profile_report(rep, sources).write(html))
     _err("saved " + ", ".join(dict.fromkeys(str(p) for p in rep.files.values() if str(p))))
 
 

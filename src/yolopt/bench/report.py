@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from .runner import BenchResult
 
@@ -21,19 +22,27 @@ def columns(results: list[BenchResult]) -> tuple[str, ...]:
     return ("model", *COLUMNS) if _several_models(results) else COLUMNS
 
 
-def rows(results: list[BenchResult]) -> list[list[str]]:
-    out = []
+# How :func:`rows` prints each column of :func:`values` (None: as is).
+FORMATS = (None, None, "d", ".1f", ".1f", ".2f", ".0f", ".0f", ".0f", ".0f", ".0f", ".4f", ".4f")
+
+
+def values(results: list[BenchResult]) -> list[list[Any]]:
+    """The table's rows as numbers (None where not measured), in :func:`columns` order."""
     several = _several_models(results)
+    out = []
     for r in results:
         ratio = r.e2e_img_s / r.infer_img_s if r.infer_img_s == r.infer_img_s and r.infer_img_s else float("nan")
-        out.append([
-            *([r.model] if several else []),
-            r.backend, r.precision, str(r.batch), f"{r.e2e_img_s:.1f}", f"{r.infer_img_s:.1f}", f"{ratio:.2f}",
-            f"{r.latency_ms['p50']:.0f}", f"{r.latency_ms['p95']:.0f}", f"{r.latency_ms['p99']:.0f}",
-            f"{r.batch_latency_ms['p50']:.0f}", f"{r.peak_rss_mb:.0f}",
-            "-" if r.map50_95 is None else f"{r.map50_95:.4f}", "-" if r.map50 is None else f"{r.map50:.4f}",
-        ])
+        out.append([*([r.model] if several else []), r.backend, r.precision, r.batch, r.e2e_img_s, r.infer_img_s,
+                    ratio, r.latency_ms["p50"], r.latency_ms["p95"], r.latency_ms["p99"], r.batch_latency_ms["p50"],
+                    r.peak_rss_mb, r.map50_95, r.map50])
     return out
+
+
+def rows(results: list[BenchResult]) -> list[list[str]]:
+    """The table's rows as text."""
+    fmts = ((None,) if _several_models(results) else ()) + FORMATS
+    return [["-" if v is None else str(v) if f is None else format(v, f) for v, f in zip(row, fmts)]
+            for row in values(results)]
 
 
 def markdown_table(results: list[BenchResult]) -> str:
@@ -74,18 +83,21 @@ def save(results: list[BenchResult], out_dir: str | Path, meta: dict | None = No
 
 
 def chart(results: list[BenchResult], path: Path, title: str = "yolopt bench") -> None:
-    """Grouped bars: end-to-end vs inference-only img/s per configuration."""
-    from ..optional import require
+    """Write :func:`figure` as a PNG."""
+    figure(results, title).savefig(path, dpi=110)
 
-    matplotlib = require("matplotlib", "yolopt[eval]", "the bench chart")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def figure(results: list[BenchResult], title: str = "yolopt bench") -> Any:
+    """Grouped bars: end-to-end vs inference-only img/s per configuration."""
     import numpy as np
+
+    from ..report.figure import new_figure
 
     several = _several_models(results)
     labels = [(f"{r.model}\n" if several else "") + f"{r.backend}\n{r.precision} b{r.batch}" for r in results]
     x = np.arange(len(results))
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(results) + 2), 4.5))
+    fig = new_figure(max(6, 1.2 * len(results) + 2), 4.5, "the bench chart")
+    ax = fig.add_subplot()
     e2e = [r.e2e_img_s for r in results]
     inf = [r.infer_img_s for r in results]
     ax.bar(x - 0.2, inf, 0.4, label="inference only", color="#9ecae1")
@@ -97,5 +109,4 @@ def chart(results: list[BenchResult], path: Path, title: str = "yolopt bench") -
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

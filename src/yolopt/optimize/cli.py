@@ -44,6 +44,7 @@ def quantize_command(
                                        "images used to rank layers by their quantization error."),
     max_iterations: int = typer.Option(20, "--max-iterations", help="Accuracy control (openvino): at most this "
                                        "many layer groups reverted to float, each checked on all of --val."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write the report as self-contained HTML here."),
 ) -> None:
     """Quantize a model (INT8 calibrated on your images, or FP16/BF16) and report size, speed and mAP before/after.
 
@@ -59,7 +60,7 @@ def quantize_command(
             warnings.simplefilter("ignore", UserWarning)  # the overlap warning is printed by quantize itself
             res = quantize(model, data, out, max_drop=max_drop, val=val, backend=backend, precision=precision,
                            imgsz=imgsz, calib_images=calib_images, batch=batch, bench=bench,
-                           bench_images=bench_images, bench_seconds=bench_seconds, ranking_subset=ranking_subset, max_iterations=max_iterations,
+                           bench_images=bench_images, bench_seconds=bench_seconds, ranking_subset=ranking_subset, max_iterations=max_iterations, html=html,
                            log=lambda s: typer.echo(s, err=True))
     except AccuracyBudgetError as e:
         typer.echo(f"error: {e}", err=True)

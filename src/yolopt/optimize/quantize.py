@@ -109,6 +109,7 @@ def quantize(
     ranking_subset: int = 50,
     max_iterations: int = 20,
     log: Callable[[str], None] | None = None,
+    html: str | Path | None = None,
 ) -> QuantizeResult:
     """Quantize ``model`` (name, .pt, .safetensors, FP32 .xml/.onnx) to ``precision``; write it and a report.
 
@@ -118,6 +119,7 @@ def quantize(
     reached; the best model is still written). ``out``: a .xml/.onnx path, or a folder. ``batch`` is the
     scoring batch; speed is measured as ``yolopt bench`` does (the engine's defaults, ``bench_images`` images
     repeated for at least ``bench_seconds`` per run, FP32 and the result alternating; the report says how).
+    ``html``: also write the report there as one self-contained HTML file (written even when the budget fails).
     """
     say = log or (lambda s: print(s, file=sys.stderr))
     _check_args(backend, precision, max_drop, val, data)
@@ -165,7 +167,7 @@ def quantize(
                        float_layers=made.float_layers, notes=notes, accuracy=made.accuracy, say=say)
     rep["calibration"] = {"data": str(data), "images": len(calib)}
     rep["seconds"] = round(time.perf_counter() - t_start, 1)
-    files = save_report(rep, made.path, say=say)
+    files = save_report(rep, made.path, say=say, html=html)
     drop = rep.get("drop")
     if max_drop is not None and drop is not None and drop > max_drop:
         ac = made.accuracy

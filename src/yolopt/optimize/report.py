@@ -174,12 +174,18 @@ def terminal(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save_report(rep: dict[str, Any], model: Path, say: Callable[[str], None] | None = None) -> dict[str, Path]:
-    """Write ``<model stem>.report.json`` and ``.report.md`` beside the model; print the table via ``say``."""
+def save_report(rep: dict[str, Any], model: Path, say: Callable[[str], None] | None = None,
+                html: str | Path | None = None) -> dict[str, Path]:
+    """Write ``<model stem>.report.json`` and ``.report.md`` beside the model (and ``html`` when given); print the
+    table via ``say``."""
     files = {"json": model.with_name(f"{model.stem}.report.json"), "markdown": model.with_name(f"{model.stem}.report.md")}
     files["json"].write_text(json.dumps(rep, indent=2) + "\n")
     files["markdown"].write_text(markdown(rep))
+    if html is not None:
+        from ..report.quantize_report import quantize_report
+
+        files["html"] = quantize_report(rep).write(html)
     if say:
         say(terminal(rep))
-        say(f"report: {files['json']}, {files['markdown']}")
+        say("report: " + ", ".join(str(p) for p in files.values()))
     return files

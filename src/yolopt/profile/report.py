@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .run import ProfileReport
 
@@ -57,19 +58,21 @@ def save(rep: ProfileReport, out_dir: str | Path) -> dict[str, Path]:
 
 
 def chart(rep: ProfileReport, path: Path) -> None:
+    """Write :func:`figure` as a PNG."""
+    figure(rep).savefig(path, dpi=110)
+
+
+def figure(rep: ProfileReport) -> Any:
     """Left: serial ms/image per stage, stacked. Right: queue waits of the pipelined pass."""
-    import matplotlib
+    from ..report.figure import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.5))
+    fig = new_figure(10, 4.5, "the profile chart")
+    a, b = fig.subplots(1, 2)
     bottom = 0.0
-    colors = plt.get_cmap("tab10").colors
     for i, (k, v) in enumerate(rep.serial_ms.items()):
         if v <= 0:
             continue
-        a.bar(["serial pass"], [v], bottom=bottom, label=f"{k} {v:.1f} ms", color=colors[i % 10])
+        a.bar(["serial pass"], [v], bottom=bottom, label=f"{k} {v:.1f} ms", color=f"C{i % 10}")
         bottom += v
     a.bar(["wall"], [rep.serial_wall_ms], color="#888888")
     a.bar(["pipelined wall"], [rep.pipeline["wall_ms_per_image"]], color="#444444")
@@ -87,5 +90,4 @@ def chart(rep: ProfileReport, path: Path) -> None:
     b.set_title(f"pipelined: {rep.pipeline['img_s']:.1f} img/s")
     b.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

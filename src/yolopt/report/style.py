@@ -21,7 +21,8 @@ table.sortable thead th[aria-sort=descending]::after { content: " \\25BC"; font-
 tr.highlight td { background: var(--hi); font-weight: 600; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); font-size: 13px; padding-top: 4px; }
 table.kv th { background: var(--head); font-weight: 600; white-space: nowrap; }
-pre { background: #f6f8fa; border: 1px solid var(--line); padding: 10px 12px; overflow-x: auto; font-size: 13px; }
+pre { background: #f6f8fa; border: 1px solid var(--line); padding: 10px 12px; font-size: 13px;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 p code, li code { background: #f1f3f5; padding: 0 3px; border-radius: 3px; }
 figure { margin: 10px 0 18px; }

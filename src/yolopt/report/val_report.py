@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .command import command_line
 from .blocks import Code, KeyValues, Table, Text
 from .document import Report
 from .figure import Figure, new_figure
@@ -43,9 +44,9 @@ def confusion_figure(cm: Any, top: int = MATRIX_CLASSES) -> Any:
 def _command(cfg: dict[str, Any]) -> str:
     """The ``yolopt val`` command line that reproduces this result."""
     if "predictions" in cfg:
-        return f"yolopt val {cfg['data']} --predictions {cfg['predictions']}"
-    return (f"yolopt val {cfg['data']} --model {cfg['model']} --backend {cfg['backend']} --imgsz {cfg['imgsz']} "
-            f"--batch {cfg['batch']} --conf {cfg['conf']:g} --iou {cfg['iou']:g} --max-det {cfg['max_det']}")
+        return command_line("val", cfg["data"], predictions=cfg["predictions"], split=cfg.get("split"))
+    return command_line("val", cfg["data"], split=cfg.get("split"), **{k: cfg[k] for k in (
+        "model", "backend", "imgsz", "batch", "conf", "iou", "max_det")})
 
 
 def val_report(result: Any, all_classes: bool = False) -> Report:

@@ -33,6 +33,7 @@ def prune_command(
                                         "least this long (0: one pass over them)."),
     rounds: int = typer.Option(2, "--rounds", help="Speed runs per row (interleaved; the best is kept)."),
     fp32: bool = typer.Option(False, "--fp32", help="Store the pruned weights in FP32 instead of FP16."),
+    html: Optional[str] = typer.Option(None, "--html", help="Also write the report as self-contained HTML here."),
 ) -> None:
     """Prune channels (Torch-Pruning) to a MACs target or ratio; report size, GFLOPs, img/s and mAP before/after.
 
@@ -66,7 +67,11 @@ def prune_command(
                             global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32, log=say)
             typer.echo(text_table(COLUMNS, table_rows(job.report["rows"])))
             typer.echo(job.report["notes"][0])
-            files = {"model": job.model_path, **job.files}
+            rep, files = job.report, {"model": job.model_path, **job.files}
+        if html:
+            from ...report.prune_report import prune_report
+
+            files["html"] = prune_report(rep).write(html)
     except (PruneError, ImportError) as e:
         say(f"error: {e}")
         raise typer.Exit(2)

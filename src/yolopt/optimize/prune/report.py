@@ -79,16 +79,20 @@ def markdown(rep: dict[str, Any]) -> str:
 
 
 def chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """Bars of end-to-end and inference-only img/s, and of mAP50-95, for every measured row."""
-    import matplotlib
+    """Write :func:`figure` as a PNG."""
+    figure(rows, title).savefig(path, dpi=110)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def figure(rows: list[dict[str, Any]], title: str) -> Any:
+    """Bars of end-to-end and inference-only img/s, and of mAP50-95, for every measured row."""
+    from ...report.figure import new_figure
 
     live = [r for r in rows if "file" in r]
     labels = [f"{r['model']}\n{r['runtime']}" for r in live]
     x = range(len(live))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(live) + 4), 4.5))
+    fig = new_figure(max(8, 1.6 * len(live) + 4), 4.5, "the prune chart")
+    a, b = fig.subplots(1, 2)
     a.bar([i - 0.2 for i in x], [r.get("e2e_img_s") or 0 for r in live], 0.4, label="end to end")
     a.bar([i + 0.2 for i in x], [r.get("infer_img_s") or 0 for r in live], 0.4, label="inference only")
     a.set_ylabel("img/s")
@@ -100,9 +104,7 @@ def chart(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
         ax.set_xticklabels(labels, fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def save(rep: dict[str, Any], folder: str | Path) -> dict[str, Path]:

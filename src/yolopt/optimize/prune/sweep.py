@@ -73,13 +73,17 @@ def text(rep: dict[str, Any]) -> str:
 
 
 def chart(rep: dict[str, Any], path: Path) -> Path:
+    """Write :func:`figure` as a PNG."""
+    figure(rep).savefig(path, dpi=110)
+    return path
+
+
+def figure(rep: dict[str, Any]) -> Any:
     """mAP50-95 against end-to-end speed-up (left) and against GFLOPs (right), one line per runtime."""
-    import matplotlib
+    from ...report.figure import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = new_figure(10, 4.2, "the sweep chart")
+    a, b = fig.subplots(1, 2)
     for rt in dict.fromkeys(r["runtime"] for r in rep["rows"]):
         pts = [r for r in rep["rows"] if r["runtime"] == rt]
         ap = [r.get("map50_95") or 0 for r in pts]
@@ -97,9 +101,7 @@ def chart(rep: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"yolopt prune sweep: {rep['original']}, {rep['scope']} {rep['importance']} ({rep['machine']})",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def save_sweep(rep: dict[str, Any], out: str | Path) -> dict[str, Path]:

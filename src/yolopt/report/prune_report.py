@@ -1,0 +1,48 @@
+"""``yolopt prune --html``: variants x runtimes (size, GFLOPs, img/s, mAP), the chart, channels per layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .blocks import KeyValues, Table, Text
+from .document import Report
+from .figure import Figure
+
+ROW_KEYS = (("model", "model"), ("runtime", "runtime"), ("target", "target MACs"), ("macs_kept", "MACs kept"),
+            ("params", "params"), ("gflops", "GFLOPs@640"), ("file_mb", "file (MB)"), ("infer_img_s", "infer img/s"),
+            ("e2e_img_s", "e2e img/s"), ("e2e_vs_original", "e2e vs original"), ("map50_95", "mAP50-95"),
+            ("map50", "mAP50"))
+
+
+def prune_report(rep: dict[str, Any]) -> Report:
+    """The report of ``yolopt prune`` (report.json) or of ``yolopt prune --sweep`` (sweep.json)."""
+    from ..optimize.prune.report import figure
+
+    sweep = "settings" not in rep
+    keys = [(k, name) for k, name in ROW_KEYS if any(k in r for r in rep["rows"])]
+    out = Report(f"yolopt prune{' sweep' if sweep else ''}: {rep['original']}", subtitle=rep.get("machine"))
+    if sweep:
+        facts = {"importance": rep["importance"], "scope": rep["scope"], "round to": rep["round_to"],
+                 "recovery fine-tuning": rep.get("recovery")}
+    else:
+        s = rep["settings"]
+        facts = {"pruned model": rep["model"], **{k.replace("_", " "): v for k, v in s.items()},
+                 "MACs kept": rep["macs_fraction"], "parameters kept": rep["params_fraction"]}
+    out.section("Settings", KeyValues(facts), Text(rep["measured"]))
+    out.section("Variants", Table([name for _, name in keys], [[r.get(k) for k, _ in keys] for r in rep["rows"]],
+                                  caption="a row without measurements is pending (see the notes)"))
+    if sweep:
+        from ..optimize.prune.sweep import figure as sweep_figure
+
+        chart = sweep_figure(rep)
+    else:
+        chart = figure(rep["rows"], f"yolopt prune: {rep['original']}")
+    out.section("Chart", Figure.from_matplotlib(chart, alt="speed and mAP50-95 of every measured variant"))
+    if rep.get("notes"):
+        out.section("Notes", Text("\n".join(f"- {n}" for n in rep["notes"])))
+    if rep.get("channels"):
+        out.section("Channels per layer", Table(
+            ["layer", "in before", "in after", "out before", "out after", "kept"],
+            [[c["layer"], c["in_before"], c["in_after"], c["before"], c["after"], c["after"] / c["before"]]
+             for c in rep["channels"]]))
+    return out
