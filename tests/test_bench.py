@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+from browser import page_checks, table_with
 from PIL import Image
 
 
@@ -14,7 +16,7 @@ def test_bench_compares_models_and_backends_with_map(cli, data_dir, gt_path, tmp
     images = sorted((data_dir / "coco-val" / "images").glob("*.jpg"))[:12]
     onnx = cached_export("yolov8n", "onnx")
     res = cli("bench", *images, "--model", "yolov8n", "--model", onnx, "--backends", "auto", "--batches", "1,4",
-              "--annotations", gt_path, "--save-dir", tmp_path)
+              "--annotations", gt_path, "--save-dir", tmp_path, "--html", tmp_path / "bench.html")
     assert res.returncode == 0, res.stderr
     rows = json.loads((tmp_path / "bench.json").read_text())["results"]
     assert [(r["model"], r["backend"], r["batch"]) for r in rows] == [
@@ -31,6 +33,11 @@ def test_bench_compares_models_and_backends_with_map(cli, data_dir, gt_path, tmp
     chart = np.asarray(Image.open(tmp_path / "bench.png"))
     assert chart.shape[0] > 200 and chart.std() > 10  # a real picture, not a blank canvas
     assert "onnxruntime" in res.stdout and "e2e img/s" in res.stdout
+    facts = page_checks((tmp_path / "bench.html").read_text())  # the HTML report: every row, numbers, the chart
+    table = table_with(facts.page, "e2e img/s")
+    assert [(r[0], r[1], int(r[3])) for r in table["rows"]] == [(r["model"], r["backend"], r["batch"]) for r in rows]
+    assert [float(r[4]) for r in table["rows"]] == pytest.approx([r["e2e_img_s"] for r in rows], rel=1e-3)
+    assert len(facts.image_sizes) == 1
 
 
 def test_bench_skips_what_a_backend_cannot_run_and_fails_when_nothing_ran(cli, data_dir, tmp_path):

@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from browser import page_checks, table_with
 
 from yolopt.model.blocks import Conv
 from yolopt.profile import profile
@@ -14,7 +15,8 @@ from yolopt.profile import profile
 
 @pytest.mark.slow
 def test_default_run_accounts_for_wall_time_and_times_every_conv(cli, data_dir, tmp_path):
-    res = cli("profile", data_dir / "coco-val" / "images", "--limit", "24", "--save-dir", tmp_path)
+    res = cli("profile", data_dir / "coco-val" / "images", "--limit", "24", "--save-dir", tmp_path,
+              "--html", tmp_path / "profile.html")
     assert res.returncode == 0, res.stderr
     rep = json.loads((tmp_path / "profile.json").read_text())
     stages = rep["serial_ms"]
@@ -30,6 +32,10 @@ def test_default_run_accounts_for_wall_time_and_times_every_conv(cli, data_dir, 
     assert convs <= timed.keys() and all(timed[n]["ms"] > 0 for n in convs)
     assert (tmp_path / "profile.png").stat().st_size > 0 and (tmp_path / "trace.json").stat().st_size > 0
     assert rep["findings"] and all(f["evidence"] for f in rep["findings"])
+    facts = page_checks((tmp_path / "profile.html").read_text())  # the HTML report has every layer and stage
+    assert len(table_with(facts.page, "GFLOPs")["rows"]) == len(rep["layers"])
+    assert [r[0] for r in table_with(facts.page, "% of wall")["rows"]] == list(stages)
+    assert len(facts.image_sizes) == 1
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import page_checks, table_with
 
 pytest.importorskip("torch_pruning", reason="needs yolopt[prune]")
 
@@ -32,7 +33,7 @@ def tiny_val(data_dir, tmp_path_factory) -> Path:
 def test_prune_report(tiny_val, tmp_path, cli):
     out = tmp_path / "p"
     p = cli("prune", "--ratio", "0.15", "--out", out, "--bench", tiny_val / "images", "--bench-images", "4",
-            "--val", tiny_val, "--imgsz", "320", "--rounds", "1")
+            "--val", tiny_val, "--imgsz", "320", "--rounds", "1", "--html", out / "report.html")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "report.json").read_text())
     rows = {(r["model"], r["runtime"]): r for r in rep["rows"]}
@@ -54,6 +55,10 @@ def test_prune_report(tiny_val, tmp_path, cli):
     assert "## Channels per layer" in md and "| model.9.cv2.conv | " in md and "| pruned + fine-tuned | pending |" in md
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG" and (out / "pruned.safetensors").is_file()
     assert re.search(r"\npruned \(before fine-tuning\) +openvino-fp32 ", p.stdout) and "yolopt train" in p.stdout
+    facts = page_checks((out / "report.html").read_text())
+    assert [(r[0], r[1]) for r in table_with(facts.page, "mAP50-95")["rows"]] == [
+        (r["model"], r.get("runtime") or "pending") for r in rep["rows"]]
+    assert len(table_with(facts.page, "out after")["rows"]) == len(rep["channels"]) and len(facts.image_sizes) == 1
 
 
 @pytest.mark.slow
@@ -64,7 +69,7 @@ def test_sweep_curve(tmp_path, data_dir, cli):
         shutil.copy(f, imgs)
     out = tmp_path / "s"
     p = cli("prune", "--sweep", "0.8,0.6", "--out", out, "--bench", imgs, "--imgsz", "320", "--rounds", "1",
-            "--runtimes", "openvino-fp32")
+            "--runtimes", "openvino-fp32", "--html", out / "sweep.html")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "sweep.json").read_text())
     assert [r["target"] for r in rep["rows"]] == [1.0, 0.8, 0.6]
@@ -73,5 +78,8 @@ def test_sweep_curve(tmp_path, data_dir, cli):
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and "| 0.8 | pruned to 0.8 MACs |" in \
         (out / "sweep.md").read_text()
     assert "yolopt train" in p.stdout
+    facts = page_checks((out / "sweep.html").read_text())
+    assert [r[2] for r in table_with(facts.page, "target MACs")["rows"]] == ["1", "0.8", "0.6"]
+    assert len(facts.image_sizes) == 1
     p = cli("prune", "--sweep", "0.8,1.5", "--out", tmp_path / "bad")
     assert p.returncode == 2 and "every target must be a fraction" in p.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from browser import page_checks, table_with
 
 from yolopt.eval.val import val
 from yolopt.optimize import QuantizeError, quantize
@@ -150,7 +151,7 @@ def test_max_drop_is_met_or_exits_1_with_best_drop(cli, data_dir, small_val, tmp
     out = tmp_path / "q" / "int8.xml"
     p = cli("quantize", "--model", str(data_dir / "weights" / "yolov8n.pt"), "--data", str(calib), "--out", str(out),
             "--val", str(small_val), "--max-drop", "0.001", "--no-bench", "--max-iterations", "1",
-            "--ranking-subset", "6")
+            "--ranking-subset", "6", "--html", str(tmp_path / "q.html"))
     assert "2 of 22 calibration images are also validation images" in p.stderr
     rep = json.loads(out.with_name("int8.report.json").read_text())
     ac = rep["accuracy_control"]
@@ -158,6 +159,9 @@ def test_max_drop_is_met_or_exits_1_with_best_drop(cli, data_dir, small_val, tmp
     assert ac["method"] == "nncf.quantize_with_accuracy_control" and "controlled_drop" in ac
     assert rep["drop"] == pytest.approx(min(ac["initial_drop"], ac["controlled_drop"]), abs=1e-4)
     assert out.is_file()
+    facts = page_checks((tmp_path / "q.html").read_text())  # written whether or not the budget held
+    assert len(table_with(facts.page, "AP after")["rows"]) == len(rep["per_class"])
+    assert "2 of 22 calibration images" in (tmp_path / "q.html").read_text()
     if p.returncode == 0:
         assert rep["drop"] <= 0.001
     else:

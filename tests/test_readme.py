@@ -28,7 +28,7 @@ NOT_RUN = {
     ("yolopt", "train"): "minutes of training (tests/test_train_run.py runs it)",
 }
 SLOW_OPTIONS = {"openvino": "exports the model into the cache first"}
-OUTPUT_OPTIONS = {"--out", "-o", "--save-images", "--save-dir"}
+OUTPUT_OPTIONS = {"--out", "-o", "--save-images", "--save-dir", "--html"}
 
 
 def commands() -> list[list[str]]:

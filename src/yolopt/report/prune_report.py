@@ -19,7 +19,8 @@ def prune_report(rep: dict[str, Any]) -> Report:
     from ..optimize.prune.report import figure
 
     sweep = "settings" not in rep
-    keys = [(k, name) for k, name in ROW_KEYS if any(k in r for r in rep["rows"])]
+    rows = [{**r, "runtime": "pending"} if "pending" in r and not r.get("runtime") else r for r in rep["rows"]]
+    keys = [(k, name) for k, name in ROW_KEYS if any(k in r for r in rows)]
     out = Report(f"yolopt prune{' sweep' if sweep else ''}: {rep['original']}", subtitle=rep.get("machine"))
     if sweep:
         facts = {"importance": rep["importance"], "scope": rep["scope"], "round to": rep["round_to"],
@@ -29,7 +30,7 @@ def prune_report(rep: dict[str, Any]) -> Report:
         facts = {"pruned model": rep["model"], **{k.replace("_", " "): v for k, v in s.items()},
                  "MACs kept": rep["macs_fraction"], "parameters kept": rep["params_fraction"]}
     out.section("Settings", KeyValues(facts), Text(rep["measured"]))
-    out.section("Variants", Table([name for _, name in keys], [[r.get(k) for k, _ in keys] for r in rep["rows"]],
+    out.section("Variants", Table([name for _, name in keys], [[r.get(k) for k, _ in keys] for r in rows],
                                   caption="a row without measurements is pending (see the notes)"))
     if sweep:
         from ..optimize.prune.sweep import figure as sweep_figure
