@@ -28,8 +28,9 @@ def test_user_data_is_escaped_everywhere():
 
 
 def test_table_keeps_numbers_for_sorting_and_checks_its_shape():
-    html = Table(["name", "mAP"], [["a", 0.39321], ["b", None], ["c", 12]], highlight=0).html()
+    html = Table(["name", "mAP"], [["a", 0.39321], ["b", None], ["c", 12345.6]], highlight=0).html()
     assert 'data-v="0.39321"' in html and ">0.3932<" in html  # raw value sorts, 4 significant digits shown
+    assert ">12346<" in html and 'data-v=""' in html
     assert 'class="highlight"' in html and "sortable" in html
     with pytest.raises(ValueError, match="row 1 has 1 cells, expected 2"):
         Table(["a", "b"], [[1, 2], [3]])

@@ -27,6 +27,16 @@ def val_html(cli, data_dir: Path, yolov8n_pt: Path, tmp_path_factory) -> tuple[P
     return html, json.loads((tmp / "val" / "metrics.json").read_text())
 
 
+def test_unwritable_html_path_is_named_and_exits_2(cli, val_html, tmp_path):
+    """The scoring still ran and its files are written; the report's path is named in the error."""
+    (tmp_path / "a_file").write_text("")
+    metrics = val_html[0].parents[1] / "val" / "metrics.json"
+    p = cli("val", val_html[0].parents[1] / "instances_8.json", "--predictions", metrics.with_name("predictions.json"),
+            "--save-dir", tmp_path / "val", "--html", tmp_path / "a_file" / "r.html")
+    assert p.returncode == 2 and "a_file/r.html" in p.stderr, p.stderr
+    assert (tmp_path / "val" / "metrics.json").is_file()
+
+
 def test_val_html_has_every_class_row_and_decodable_images(val_html):
     html, metrics = val_html
     text = html.read_text()

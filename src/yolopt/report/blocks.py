@@ -16,7 +16,7 @@ class Block(Protocol):
 
 
 def format_value(v: Any) -> str:
-    """A cell's text: floats to 4 significant digits (integers kept whole), None as empty, the rest as str."""
+    """A cell's text: floats to 4 significant digits (1000 and above: whole), None as empty, the rest as str."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -24,7 +24,7 @@ def format_value(v: Any) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"
-        return f"{v:.0f}" if v.is_integer() and abs(v) >= 1000 else f"{v:.4g}"
+        return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
     return str(v)
 
 

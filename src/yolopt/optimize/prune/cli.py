@@ -40,6 +40,7 @@ def prune_command(
     Recovery fine-tuning (with a teacher) arrives with `yolopt train`: the pruned model here is not fine-tuned.
     Exit status: 0 done; 2 bad input (checked before any work starts).
     """
+    from ...errors import OutputError
     from ..calibration import spread
     from ...data.inputs import image_files
     from . import PruneError
@@ -72,7 +73,7 @@ def prune_command(
             from ...report.prune_report import prune_report
 
             files["html"] = prune_report(rep).write(html)
-    except (PruneError, ImportError) as e:
+    except (PruneError, ImportError, OutputError) as e:
         say(f"error: {e}")
         raise typer.Exit(2)
     say("saved " + ", ".join(str(p) for p in files.values()))
