@@ -4,8 +4,8 @@ Checkpoints rebuilt from exported graphs (the shared ``yolov8n.pt``, the bundled
 round-trips) carry BatchNorm as an identity carrying the conv bias: running mean 0, variance 1 (or 1 - eps),
 weight 1. Eval mode is exact, but training mode normalises by batch statistics, which here are far from
 0 and 1, so the very first step changes the network. We measure each BN's input mean and variance on
-training images and re-parameterise the BN so its eval-mode function is unchanged while batch
-statistics in training mode match the running ones it starts with.
+training batches and re-parameterise the BN so its eval-mode function is unchanged while batch
+statistics in training mode match, on average, the running ones it starts with (and settles back to).
 """
 
 from __future__ import annotations
@@ -43,19 +43,22 @@ def is_folded(net: nn.Module) -> bool:
 @torch.no_grad()
 def input_stats(net: nn.Module, batches: Iterable[torch.Tensor],
                 reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-channel mean and (biased) variance of every BN's input over ``batches`` (float images in 0..1), eval mode.
+    """Per-channel statistics of every BN's input over ``batches`` (float images in 0..1, training batch size).
 
-    ``reduce`` (an all-reduce sum) pools the sums of every rank of a distributed run, so all ranks agree.
+    Returned as training-mode BN accumulates them: the average over batches of each batch's mean and unbiased
+    variance. That is where ``running_mean``/``running_var`` settle during training; a variance pooled over all
+    batches would be larger by the spread of the batch means, and the eval-mode network would drift as soon as
+    training replaced it. ``reduce`` (an all-reduce sum) pools every rank's batches, so all ranks agree.
     """
-    sums: dict[nn.Module, list[torch.Tensor | int]] = {}
+    sums: dict[nn.Module, list[torch.Tensor]] = {}
 
     def hook(mod: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         x = args[0].detach().double()
-        s = sums.setdefault(mod, [torch.zeros(x.shape[1], dtype=torch.float64, device=x.device),
-                                  torch.zeros(x.shape[1], dtype=torch.float64, device=x.device), 0])
-        s[0] += x.sum((0, 2, 3))
-        s[1] += (x * x).sum((0, 2, 3))
-        s[2] += x.shape[0] * x.shape[2] * x.shape[3]
+        var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=1)
+        s = sums.setdefault(mod, [torch.zeros_like(mean), torch.zeros_like(var), torch.zeros(1, dtype=x.dtype, device=x.device)])
+        s[0] += mean
+        s[1] += var
+        s[2] += 1
 
     was_training = net.training
     net.eval()
@@ -69,12 +72,12 @@ def input_stats(net: nn.Module, batches: Iterable[torch.Tensor],
         net.train(was_training)
     out = {}
     for mod in batchnorms(net):
-        s1, s2, n = sums[mod]
+        packed = torch.cat(sums[mod])
         if reduce is not None:
-            packed = reduce(torch.cat((s1, s2, torch.tensor([float(n)], dtype=s1.dtype, device=s1.device))))
-            s1, s2, n = packed[: len(s1)], packed[len(s1): 2 * len(s1)], packed[-1]
-        mean = s1 / n
-        out[mod] = (mean, (s2 / n - mean * mean).clamp(min=0))
+            packed = reduce(packed)
+        c = len(sums[mod][0])
+        n = packed[-1]
+        out[mod] = (packed[:c] / n, (packed[c: 2 * c] / n).clamp(min=0))
     return out
 
 
