@@ -19,7 +19,7 @@ from yolopt.cli import app
 from yolopt.eval import val
 from yolopt.model import load_model
 from yolopt.train import train
-from yolopt.train.config import TrainConfigError
+from yolopt.train.config import TrainConfig, TrainConfigError
 from yolopt.train.trainer import TrainingDiverged
 
 SMALL = dict(imgsz=160, batch=4, workers=0, augment=False, shuffle=False, val=False, plots=False, close_mosaic=0,
@@ -89,6 +89,13 @@ def test_two_processes_equal_one(data_dir, yolov8n_pt, tmp_path):
     assert worst <= 1e-5, worst
 
 
+def test_batchnorm_statistics_frozen_by_default_only_when_fine_tuning():
+    """Fine-tuning loaded weights keeps their BN statistics (measured on far more data); a fresh network trains them."""
+    assert TrainConfig(model="x.pt").bn_frozen and not TrainConfig(model="yolov8n", nc=3).bn_frozen
+    assert not TrainConfig(model="x.pt", freeze_bn=False).bn_frozen and TrainConfig(nc=3, freeze_bn=True).bn_frozen
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).freeze_bn is None  # resume decides the same way
+
+
 def test_bad_input_fails_before_writing(data_dir, tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["train", "--data", str(tmp_path / "nope"), "--project", str(tmp_path / "runs")])
@@ -105,7 +112,7 @@ def test_bad_input_fails_before_writing(data_dir, tmp_path):
 def test_overfit_eight_images(data_dir, yolov8n_pt, tmp_path):
     """From the COCO yolov8n, 8 coco128 images at 320, no augmentation: the loss falls >= 60 %, mAP50 >= 0.9."""
     data = coco_subset(data_dir, tmp_path / "d", 8)
-    # batch 2 (4 steps an epoch, no accumulation): BN running statistics (momentum 0.03) keep up with the weights
+    # batch 2 (4 steps an epoch, no accumulation); BN statistics stay as loaded (the fine-tuning default)
     res = train(data=str(data), model=str(yolov8n_pt), epochs=20, imgsz=320, batch=2, nbs=2, workers=0,
                 augment=False, shuffle=False, close_mosaic=0, optimizer="AdamW", lr0=0.0005, warmup_epochs=0,
                 val_every=10_000, project=str(tmp_path), name="overfit", plots=False)

@@ -42,23 +42,29 @@ def is_folded(net: nn.Module) -> bool:
 
 @torch.no_grad()
 def input_stats(net: nn.Module, batches: Iterable[torch.Tensor],
-                reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
-    """Per-channel statistics of every BN's input over ``batches`` (float images in 0..1, training batch size).
+                reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                per_batch: bool = True) -> dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-channel mean and variance of every BN's input over ``batches`` (float images in 0..1), eval mode.
 
-    Returned as training-mode BN accumulates them: the average over batches of each batch's mean and unbiased
-    variance. That is where ``running_mean``/``running_var`` settle during training; a variance pooled over all
-    batches would be larger by the spread of the batch means, and the eval-mode network would drift as soon as
-    training replaced it. ``reduce`` (an all-reduce sum) pools every rank's batches, so all ranks agree.
+    ``per_batch``: as training-mode BN accumulates them, the average over batches of each batch's mean and
+    unbiased variance; that is where ``running_mean``/``running_var`` settle during training (a variance pooled
+    over all images is larger by the spread of the batch means, so the eval network would drift once training
+    replaced it). Otherwise pooled over every image: the network's own statistics, independent of batching, for
+    BN that stays frozen. ``reduce`` (an all-reduce sum) pools every rank's batches, so all ranks agree.
     """
     sums: dict[nn.Module, list[torch.Tensor]] = {}
 
     def hook(mod: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
         x = args[0].detach().double()
-        var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=1)
-        s = sums.setdefault(mod, [torch.zeros_like(mean), torch.zeros_like(var), torch.zeros(1, dtype=x.dtype, device=x.device)])
-        s[0] += mean
-        s[1] += var
-        s[2] += 1
+        if per_batch:
+            var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=1)
+            parts = [mean, var, torch.ones(1, dtype=x.dtype, device=x.device)]
+        else:
+            parts = [x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)),
+                     torch.full((1,), float(x.shape[0] * x.shape[2] * x.shape[3]), dtype=x.dtype, device=x.device)]
+        s = sums.setdefault(mod, [torch.zeros_like(p) for p in parts])
+        for acc, p in zip(s, parts):
+            acc += p
 
     was_training = net.training
     net.eval()
@@ -76,20 +82,21 @@ def input_stats(net: nn.Module, batches: Iterable[torch.Tensor],
         if reduce is not None:
             packed = reduce(packed)
         c = len(sums[mod][0])
-        n = packed[-1]
-        out[mod] = (packed[:c] / n, (packed[c: 2 * c] / n).clamp(min=0))
+        s1, s2, n = packed[:c], packed[c: 2 * c], packed[-1]
+        mean = s1 / n
+        out[mod] = (mean, (s2 / n if per_batch else s2 / n - mean * mean).clamp(min=0))
     return out
 
 
 @torch.no_grad()
 def unfold(net: nn.Module, batches: Iterable[torch.Tensor],
-           reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> int:
+           reduce: Callable[[torch.Tensor], torch.Tensor] | None = None, per_batch: bool = True) -> int:
     """Re-parameterise every BN to the measured input statistics, keeping its eval-mode function; returns how many.
 
     Eval BN is ``y = a * x + c`` with ``a = w / sqrt(var + eps)``, ``c = b - mean * a``. With the measured
     mean ``m`` and variance ``v``: ``var = v``, ``mean = m``, ``w = a * sqrt(v + eps)``, ``b = c + m * a``.
     """
-    stats = input_stats(net, batches, reduce)
+    stats = input_stats(net, batches, reduce, per_batch)
     for bn, (m, v) in stats.items():
         assert isinstance(bn, nn.modules.batchnorm._BatchNorm)
         a = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)

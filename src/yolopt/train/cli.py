@@ -36,8 +36,8 @@ def train_command(
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     devices: int = typer.Option(1, help="Processes for DistributedDataParallel (gloo on CPU, NCCL on CUDA)."),
     sync_bn: bool = typer.Option(False, "--sync-bn", help="SyncBatchNorm across devices (CUDA)."),
-    freeze_bn: bool = typer.Option(False, "--freeze-bn", help="BatchNorm keeps its running statistics (small batches, "
-                                   "or DDP on CPU)."),
+    freeze_bn: Optional[bool] = typer.Option(None, "--freeze-bn/--no-freeze-bn", help="BatchNorm keeps its running "
+                                             "statistics (default: when fine-tuning loaded weights; not with --nc)."),
     close_mosaic: int = typer.Option(10, "--close-mosaic", help="No mosaic for the last N epochs."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Training augmentation."),
     mosaic: bool = typer.Option(True, "--mosaic/--no-mosaic", help="Mosaic augmentation."),

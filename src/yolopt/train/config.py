@@ -45,7 +45,9 @@ class TrainConfig:
     device: str = "auto"
     devices: int = 1
     sync_bn: bool = False
-    freeze_bn: bool = False  # BatchNorm uses (and keeps) its running statistics; its affine weights still train
+    # BatchNorm uses (and keeps) its running statistics; its affine weights still train. None: frozen when fine-tuning
+    # loaded weights (their statistics come from far more data than a fine-tune sees), trained from a fresh init
+    freeze_bn: bool | None = None
     close_mosaic: int = 10
     augment: bool = True
     mosaic: bool = True
@@ -98,6 +100,11 @@ class TrainConfig:
         if errs:
             raise TrainConfigError("; ".join(errs))
         return self
+
+    @property
+    def bn_frozen(self) -> bool:
+        """Whether BatchNorm statistics stay fixed: ``freeze_bn``, or by default when starting from trained weights."""
+        return self.freeze_bn if self.freeze_bn is not None else self.nc is None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -188,10 +188,13 @@ class Trainer:
         if cfg.unfold_bn and self.resume is None and is_folded(net):
             self.loader.set_epoch(0)
             n = unfold(net, self._batches(max(1, math.ceil(64 / (cfg.batch * self.world)))),
-                       self._global_sum if self.world > 1 else None)
+                       self._global_sum if self.world > 1 else None, per_batch=not cfg.bn_frozen)
             self._info(f"the model's BatchNorm is folded into its convolutions (identity BN carrying the conv bias): "
                        f"unfolded {n} BatchNorm layers with statistics measured on training images, so training-mode "
                        f"normalisation starts where it belongs (eval-mode outputs unchanged)")
+        if cfg.bn_frozen and cfg.freeze_bn is None:
+            self._info("BatchNorm statistics stay as loaded while fine-tuning (they were measured on far more data than "
+                       "this run sees; re-estimating them on it costs accuracy); --no-freeze-bn adapts them")
         frozen = freeze(net, cfg.freeze)
         if frozen:
             self._info(f"froze the first {cfg.freeze} layers ({len(frozen)} tensors)")
@@ -249,7 +252,7 @@ class Trainer:
     def train_epoch(self, epoch: int, max_steps: int | None = None) -> dict[str, Any]:
         cfg, timer, net = self.cfg, self.timer, self.net
         net.train()
-        if cfg.freeze_bn:
+        if cfg.bn_frozen:
             for m in net.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
