@@ -24,11 +24,12 @@ METADATA_NAME = "yolopt"
 #: Input layout of the TFLite graph (the metadata says so, for apps that feed it).
 INPUT_LAYOUT = "uint8 NHWC RGB 0-255 (normalised inside the graph)"
 #: What INT8 keeps float, by op scope (LiteRT's quantizer matches the output tensor names plus ";"): the box
-#: decoding — ops directly in the Detect module (``Detect_22;57;``: concat, anchor arithmetic, score sigmoid),
-#: its DFL and the graph output — and the last 1x1 convolution of each head branch (``Sequential_i/...Conv2d_2``,
-#: the 6 of the network's 63 convs giving box and class logits). One int8 scale cannot hold pixel boxes (0-640) and
-#: scores (0-1) at once; quantizing all of it found 29 % of PyTorch's detections on the samples.
-DECODE_SCOPE = r"(Detect_\d+;\d+;$|DFL_dfl|^serving_default_output|Detect_\d+/[^;]*Sequential_\d+/torch\.nn\.modules\.conv\.Conv2d_2;)"
+#: decoding — ops directly in the Detect module (``Detect_22;`` and ``Detect_22;57;``: anchor arithmetic, concat,
+#: score sigmoid), its DFL and the graph output — and the last 1x1 convolution of each head branch
+#: (``Sequential_i/...Conv2d_2``, the 6 of the network's 63 convs giving box and class logits). One int8 scale cannot
+#: hold pixel boxes (0-640) and scores (0-1) at once; quantizing all of it found 29 % of PyTorch's detections on
+#: the samples. The unnumbered ``Detect_22;`` is the anchor-minus-distance corner: int8 there is a 2.5 px step.
+DECODE_SCOPE = r"(Detect_\d+;\d*;$|DFL_dfl|^serving_default_output|Detect_\d+/[^;]*Sequential_\d+/torch\.nn\.modules\.conv\.Conv2d_2;)"
 
 
 def _quiet_converter() -> None:
@@ -84,29 +85,22 @@ def _input_name(buf: bytes) -> tuple[str, str]:
 def _int8(buf: bytes, calib: list[np.ndarray]) -> bytes:
     """Full-integer static quantization (int8 weights per channel, int8 activations) calibrated on ``calib``.
 
-    Every op of the network is int8 but the head's last convolutions and the box decoding (:data:`DECODE_SCOPE`).
+    Every op of the network is int8 but the head's last convolutions and the box decoding (:data:`DECODE_SCOPE`);
+    activation ranges minimise int8 error on the calibration images (:mod:`.activation_ranges`).
     """
+    from .activation_ranges import mse_ranges
+
     aeq, q = _quantizer(buf)
     algo = aeq.algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT
     q.add_static_config(regex=rf"^(?!.*{DECODE_SCOPE}).*", operation_name=aeq.qtyping.TFLOperationName.ALL_SUPPORTED,
                         activation_num_bits=8, weight_num_bits=8, algorithm_key=algo)
     key, name = _input_name(buf)
-    data = {key: [{name: np.ascontiguousarray(x.transpose(0, 2, 3, 1))} for x in calib]}
+    nhwc = [np.ascontiguousarray(x.transpose(0, 2, 3, 1)) for x in calib]
     calib_run = aeq.calibrator.Calibrator(bytearray(buf), num_threads=os.cpu_count() or 1,
-                                          qsv_update_func=_mean_range)
-    calib_run.calibrate(data, q._recipe_manager)  # the recipe set above; Quantizer.calibrate has no range option
-    ranges = {k: {"min": v["min"], "max": v["max"]} for k, v in calib_run.get_model_qsvs().items()}
+                                          qsv_update_func=aeq.utils.qsv_utils.min_max_update)
+    calib_run.calibrate({key: [{name: x} for x in nhwc]}, q._recipe_manager)  # Quantizer.calibrate: no range option
+    ranges = mse_ranges(buf, nhwc, calib_run.get_model_qsvs())
     return bytes(q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False).quantized_model)
-
-
-def _mean_range(qsv: dict, new: dict) -> dict:
-    """Activation ranges averaged over the calibration images, not their extremes (nor LiteRT's moving average,
-    which weighs the last images most): one outlier image no longer widens a tensor's int8 steps for all."""
-    if not qsv:
-        return {"min": new["min"], "max": new["max"], "n": 1}
-    n = qsv.get("n", 1)  # ranges set before calibration (weights) count as one image
-    return {"min": (qsv["min"] * n + new["min"]) / (n + 1), "max": (qsv["max"] * n + new["max"]) / (n + 1),
-            "n": n + 1}
 
 
 def add_metadata(buf: bytes, meta: dict[str, str]) -> bytes:
