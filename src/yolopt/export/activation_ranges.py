@@ -9,6 +9,8 @@ tensor's values on the calibration images, as TensorRT's and NNCF's MSE range es
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 #: Histogram resolution per tensor, and the number of candidate range ends tried on each side of zero.
@@ -40,12 +42,17 @@ def activation_histograms(buf: bytes, inputs: list[np.ndarray], bounds: dict[str
     """Histograms over ``bounds[name]`` of every op output named in ``bounds`` (and the graph input), summed over
     ``inputs`` run through the float .tflite ``buf`` one at a time."""
     from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.schema_py_generated import ModelT
 
-    it = Interpreter(model_content=buf, experimental_preserve_all_tensors=True, num_threads=1)
+    graph = ModelT.InitFromPackedBuf(bytearray(buf), 0).subgraphs[0]
+    produced = {graph.tensors[i].name.decode() for op in graph.operators for i in op.outputs}
+    produced |= {graph.tensors[i].name.decode() for i in graph.inputs}  # activations, not weights
+    with warnings.catch_warnings():  # "intended for debugging": keeping every tensor is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        it = Interpreter(model_content=buf, experimental_preserve_all_tensors=True, num_threads=1)
     it.allocate_tensors()
     index = {t["name"]: t["index"] for t in it.get_tensor_details()}
-    produced = {i for op in it._get_ops_details() for i in op["outputs"]} | {it.get_input_details()[0]["index"]}
-    names = [k for k, (lo, hi) in bounds.items() if index.get(k) in produced and hi > lo]
+    names = [k for k, (lo, hi) in bounds.items() if k in produced and k in index and hi > lo]
     hists = {k: np.zeros(bins, np.int64) for k in names}
     for x in inputs:
         it.set_tensor(it.get_input_details()[0]["index"], x)
