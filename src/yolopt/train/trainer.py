@@ -190,8 +190,8 @@ class Trainer:
             n = unfold(net, self._batches(max(1, math.ceil(64 / (cfg.batch * self.world)))),
                        self._global_sum if self.world > 1 else None, per_batch=not cfg.bn_frozen)
             self._info(f"the model's BatchNorm is folded into its convolutions (identity BN carrying the conv bias): "
-                       f"unfolded {n} BatchNorm layers with statistics measured on training images, so training-mode "
-                       f"normalisation starts where it belongs (eval-mode outputs unchanged)")
+                       f"unfolded {n} BatchNorm layers with statistics measured on training images (eval-mode outputs "
+                       f"unchanged{'' if cfg.bn_frozen else '; training-mode normalisation starts where it belongs'})")
         if cfg.bn_frozen and cfg.freeze_bn is None:
             self._info("BatchNorm statistics stay as loaded while fine-tuning (they were measured on far more data than "
                        "this run sees; re-estimating them on it costs accuracy); --no-freeze-bn adapts them")
