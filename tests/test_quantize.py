@@ -120,21 +120,25 @@ def test_int8_model_is_a_normal_yolopt_model(cli, int8, data_dir, tmp_path):
     assert "person" in {d["class_name"] for d in rec["detections"]}
 
 
+def coco_val_subset(data_dir: Path, root: Path, step: int) -> Path:
+    """Every ``step``-th coco-val image (by file name) with its official annotations, as a COCO dataset folder."""
+    gt = json.loads((data_dir / "coco-val" / "annotations" / "instances_val2017_subset.json").read_text())
+    gt["images"] = sorted(gt["images"], key=lambda im: im["file_name"])[::step]
+    ids = {im["id"] for im in gt["images"]}
+    gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in ids]
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(gt))
+    _copy([data_dir / "coco-val" / "images" / im["file_name"] for im in gt["images"]], root / "images")
+    return root
+
+
 @pytest.fixture()
 def small_val(data_dir, tmp_path) -> Path:
     """Every 7th coco-val image (30) with its official annotations, as a COCO dataset folder.
 
     On these, INT8 calibrated on 20 coco-val-extra images loses about 0.004 mAP50-95.
     """
-    gt = json.loads((data_dir / "coco-val" / "annotations" / "instances_val2017_subset.json").read_text())
-    gt["images"] = sorted(gt["images"], key=lambda im: im["file_name"])[::7]
-    ids = {im["id"] for im in gt["images"]}
-    gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in ids]
-    root = tmp_path / "small_val"
-    (root / "annotations").mkdir(parents=True)
-    (root / "annotations" / "instances_val2017.json").write_text(json.dumps(gt))
-    _copy([data_dir / "coco-val" / "images" / im["file_name"] for im in gt["images"]], root / "images")
-    return root
+    return coco_val_subset(data_dir, tmp_path / "small_val", 7)
 
 
 @pytest.mark.slow

@@ -6,7 +6,9 @@ import hashlib
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -57,16 +59,24 @@ def cached_export(model: str | Path | YoloModel, fmt: str, half: bool = False, i
     path = folder / f"model{spec.suffix}"
     if path.exists():
         return path
+    with building(folder) as tmp:
+        spec.export(model, tmp / path.name, half, imgsz)
+        (tmp / "options.txt").write_text(opts + "\n")
+    return path
+
+
+@contextmanager
+def building(folder: Path) -> Iterator[Path]:
+    """A temporary folder that becomes ``folder`` when the block ends without error: atomically, so a reader
+    never sees half a cache entry (a concurrent builder that got there first wins)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
     try:
-        spec.export(model, tmp / path.name, half, imgsz)
-        (tmp / "options.txt").write_text(opts + "\n")
+        yield tmp
         try:
-            tmp.rename(folder)  # atomic; fails if a concurrent export got there first
+            tmp.rename(folder)
         except OSError:
-            if not path.exists():
+            if not folder.exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return path
