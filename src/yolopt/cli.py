@@ -52,6 +52,26 @@ def _parse_batch(batch: str) -> int | str:
         raise typer.BadParameter(f"--batch takes a positive integer or 'auto', got {batch!r}")
 
 
+def _with_recipe(ctx: typer.Context, recipe: Optional[str], values: dict) -> dict:
+    """``values`` with a deploy.json's settings for every option not given on the command line (flags win)."""
+    if not recipe:
+        return values
+    from .optimize.search.recipe import load_recipe
+
+    out = dict(values)
+    renames = {"batch": "max_batch"} if "max_batch" in values else {}  # serve batches up to the recipe's batch
+    for name, value in load_recipe(recipe).items():
+        name = renames.get(name, name)
+        # by name: typer may carry its own copy of click's ParameterSource enum
+        if name in out and getattr(ctx.get_parameter_source(name), "name", "DEFAULT") in ("DEFAULT", "DEFAULT_MAP"):
+            out[name] = str(value) if isinstance(out[name], str) and not isinstance(value, str) else value
+    return out
+
+
+RECIPE_HELP = "A deploy.json from `yolopt optimize`: its model, backend, precision, size, thresholds and layout " \
+              "are the defaults; options given here override them."
+
+
 @command(app)
 def version() -> None:
     """Print the yolopt version."""
@@ -60,6 +80,7 @@ def version() -> None:
 
 @command(app)
 def predict(
+    ctx: typer.Context,
     sources: List[str] = typer.Argument(None, help="Image files, folders, glob patterns or videos (default: bundled samples)."),
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
     backend: str = typer.Option("auto", help="auto (an exported file's runtime; for a model name or .pt the fastest "
@@ -83,6 +104,9 @@ def predict(
                                          "before decoding; larger ones are refused as failed inputs."),
     resume: bool = typer.Option(False, "--resume", help="Skip inputs already in the --out JSONL file and append "
                                 "the rest (restart a killed job: nothing lost, nothing twice)."),
+    streams: Optional[int] = typer.Option(None, help="Concurrent inference calls of the backend (default: one "
+                                          "per core on CPU)."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help=RECIPE_HELP),
 ) -> None:
     """Detect objects in images and videos; results stream out as they are produced."""
     from .data.sources import pending
@@ -91,11 +115,14 @@ def predict(
     from .io import open_sink
     from .io.draw import AnnotatedWriter
 
+    v = _with_recipe(ctx, recipe, dict(model=model, backend=backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+                                       batch=batch, precision=precision, threads=threads, streams=streams))
+    model, backend, imgsz, conf, iou, max_det, batch, precision, threads, streams = v.values()
     if not sources:
         sources = [str(SAMPLES)]
     det = Detector(model, backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                    classes=_parse_classes(classes), batch=_parse_batch(batch), workers=workers,
-                   max_pixels=int(max_megapixels * 1e6), precision=precision, threads=threads)
+                   max_pixels=int(max_megapixels * 1e6), precision=precision, threads=threads, streams=streams)
     if det.batch == "auto":
         _err(f"batch auto: {det.resolve_batch()}")
     sink = open_sink(fmt, out, resume=resume)
@@ -250,6 +277,7 @@ def convert(
 
 @command(app)
 def serve(
+    ctx: typer.Context,
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
     backend: str = typer.Option("auto", help="auto (from the model file), torch, onnxruntime, openvino or tensorrt."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -271,14 +299,20 @@ def serve(
     workers: int = typer.Option(2, help="Decode/letterbox/NMS threads."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request."),
+    precision: Optional[str] = typer.Option(None, help="fp32, fp16 or bf16 (default: the model file's; fp32)."),
+    streams: Optional[int] = typer.Option(None, help="Concurrent inference calls of the backend."),
+    threads: Optional[int] = typer.Option(None, help="Threads per inference call."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help=RECIPE_HELP + " Its batch is --max-batch."),
 ) -> None:
     """Serve the model over HTTP with dynamic batching (POST /v1/detect, /health/*, /metrics, /v1/model)."""
     from .serve.app import ServeConfig
     from .serve.server import run_server
 
-    cfg = ServeConfig(model, backend, imgsz, conf, iou, max_det, host, port, max_batch, max_delay_ms, max_queue,
-                      timeout_ms, max_body_mb, workers, log_level, access_log, max_megapixels, header_timeout_s,
-                      max_header_kb)
+    v = _with_recipe(ctx, recipe, dict(model=model, backend=backend, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+                                       max_batch=max_batch, precision=precision, streams=streams, threads=threads))
+    cfg = ServeConfig(v["model"], v["backend"], v["imgsz"], v["conf"], v["iou"], v["max_det"], host, port,
+                      v["max_batch"], max_delay_ms, max_queue, timeout_ms, max_body_mb, workers, log_level, access_log,
+                      max_megapixels, header_timeout_s, max_header_kb, v["precision"], v["streams"], v["threads"])
     raise typer.Exit(run_server(cfg))
 
 
@@ -394,8 +428,10 @@ command(app, "quantize")(quantize_command)
 command(app, "train")(__import__("yolopt.train.cli", fromlist=["train_command"]).train_command)
 
 from .optimize.prune.cli import prune_command  # noqa: E402
+from .optimize.search.cli import optimize_command  # noqa: E402
 
 app.command("prune")(prune_command)
+command(app, "optimize")(optimize_command)
 
 
 def main() -> None:

@@ -47,6 +47,9 @@ class ServeConfig:
     max_megapixels: float = 100.0  # larger images are refused from their header (413), never decoded
     header_timeout_s: float = 10.0  # a connection must send complete request headers within this
     max_header_kb: int = 64  # request line + headers larger than this: 431/400 and the connection closed
+    precision: str | None = None  # backend options (None: the backend's default), e.g. from a deploy.json recipe
+    streams: int | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         self.defaults()  # validates thresholds and imgsz
@@ -100,7 +103,9 @@ class ServerState:
 
         try:
             t = time.perf_counter()
-            backend = await asyncio.to_thread(make_backend, self.cfg.model, self.cfg.backend)
+            cfg = self.cfg
+            backend = await asyncio.to_thread(make_backend, cfg.model, cfg.backend, cfg.imgsz, precision=cfg.precision,
+                                              streams=cfg.streams, threads=cfg.threads)
             seed_s = await asyncio.to_thread(warm_up, backend, self.cfg.imgsz)
         except Exception as e:
             self.status, self.error = "failed", f"cannot load model {self.cfg.model!r}: {type(e).__name__}: {e}"

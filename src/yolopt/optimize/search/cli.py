@@ -1,0 +1,88 @@
+"""``yolopt optimize``: a thin shell over :func:`yolopt.optimize.search.optimize`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+
+def _sizes(text: str) -> tuple[int, int, int]:
+    try:
+        parts = [int(v) for v in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (2, 3):
+        raise typer.BadParameter(f"--sizes takes LARGEST:SMALLEST[:STEP], e.g. 640:320:32, got {text!r}")
+    return (parts[0], parts[1], parts[2] if len(parts) == 3 else 32)
+
+
+def _list(text: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
+def optimize_command(
+    model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, .pt checkpoint or .safetensors file."),
+    val: str = typer.Option(..., "--val", help="Labelled dataset (COCO or YOLO) the accuracy budget is measured on; "
+                            "a sample of its images is used for speed."),
+    calib: Optional[str] = typer.Option(None, "--calib", help="Calibration images for INT8 (folder, file or glob; "
+                                        "not the validation images). Without it INT8 is not searched."),
+    max_drop: float = typer.Option(0.01, "--max-drop", help="Largest mAP50-95 drop from PyTorch FP32 allowed "
+                                   "(absolute); 0 keeps FP32-exact results."),
+    objective: str = typer.Option("throughput", "--objective", help="throughput (end-to-end img/s) or latency "
+                                  "(p50 per image, batch 1)."),
+    latency_budget: Optional[float] = typer.Option(None, "--latency-budget", help="Only configs whose p50 latency "
+                                                   "per image is at most this many ms."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop measuring after this many "
+                                                "minutes and choose from what was measured."),
+    out: str = typer.Option("deploy", "--out", "-o", help="Folder for the model, deploy.json, candidates.csv, "
+                            "report.html."),
+    backends: Optional[str] = typer.Option(None, "--backends", help="Comma-separated backends (default: every "
+                                           "installed one; tensorrt only with a GPU)."),
+    precisions: Optional[str] = typer.Option(None, "--precisions", help="Comma-separated subset of fp32, bf16, "
+                                             "fp16, int8 (default: all this machine runs fast)."),
+    sizes: str = typer.Option("640:320:32", "--sizes", help="Input sizes LARGEST:SMALLEST:STEP (long side, rect "
+                              "letterbox)."),
+    sample: int = typer.Option(40, "--sample", help="Validation images the speed runs use."),
+    screen_seconds: float = typer.Option(3.0, "--screen-seconds", help="Seconds of each screening speed run."),
+    final_seconds: float = typer.Option(8.0, "--final-seconds", help="Seconds of each finalist speed run."),
+    rounds: int = typer.Option(2, "--rounds", help="Alternating rounds of the finalists' speed runs."),
+    calib_images: int = typer.Option(300, "--calib-images", help="At most this many calibration images."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse and keep measurements in the cache."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where measurements and INT8 files are kept "
+                                            "(default: optimize/ in yolopt's cache folder, $YOLOPT_CACHE)."),
+) -> None:
+    """Find the fastest deployment within an accuracy budget: backend x precision x input size x batch/threads.
+
+    Writes the model, deploy.json (for predict/serve --recipe), candidates.csv and report.html to --out.
+    Exit status: 0 found; 1 no configuration within the budget (table and report still written); 2 bad input.
+    """
+    from ..cli import _nncf_logs_to_stderr
+    from . import SearchError, optimize
+
+    say = (lambda s: typer.echo(s, err=True))
+    _nncf_logs_to_stderr()
+    logging.getLogger("nncf").setLevel(logging.WARNING)  # its per-node INFO lines would bury the progress lines
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # runtimes' own progress output stays off stdout
+            res = optimize(model, val, calib, out, max_drop=max_drop, objective=objective,
+                           latency_budget=latency_budget, time_budget=time_budget, backends=_list(backends),
+                           precisions=_list(precisions), imgsz=_sizes(sizes), sample=sample,
+                           screen_seconds=screen_seconds, final_seconds=final_seconds, rounds=rounds,
+                           calib_images=calib_images, cache=cache, cache_root=cache_dir,
+                           say=say)
+    except SearchError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    say(f"searched in {res.seconds:.0f} s ({res.cache_hits} measurements from the cache, {res.cache_misses} new)")
+    say("wrote " + ", ".join(str(p) for p in res.files.values()))
+    if res.winner is None:
+        typer.echo(f"error: {res.why}", err=True)
+        raise typer.Exit(1)
+    say(res.why.replace("**", ""))
+    if res.bought:
+        say(res.bought.replace("**", ""))
+    typer.echo(str(res.files["recipe"]))
