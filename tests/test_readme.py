@@ -26,6 +26,8 @@ NOT_RUN = {
     ("yolopt", "predict", "../shared/data/coco-val"): "206 images",
     ("yolopt", "prune"): "minutes of pruning and measuring (tests/test_prune*.py run it)",
     ("yolopt", "train"): "minutes of training (tests/test_train_run.py runs it)",
+    ("yolopt", "optimize"): "a 20-minute search (tests/test_optimize_search.py runs a tiny one)",
+    ("yolopt", "predict", "--recipe"): "needs the optimize example's deploy.json",
 }
 SLOW_OPTIONS = {"openvino": "exports the model into the cache first"}
 OUTPUT_OPTIONS = {"--out", "-o", "--save-images", "--save-dir", "--html"}
@@ -81,8 +83,8 @@ def test_readme_examples_run_as_written(clone, tmp_path, monkeypatch, cli):
         for name in named_inputs(argv):
             if name.endswith((".onnx", ".xml")) and (argv[:2] == ["yolopt", "val"] or "int8" in name):
                 continue  # written by the quantize example, which is not run here
-            if name.startswith("runs/") and skipped(argv):
-                continue  # written by an example that is not run here (train, prune)
+            if name.startswith(("runs/", "deploy/")) and skipped(argv):
+                continue  # written by an example that is not run here (train, prune, optimize)
             assert glob.glob(str(clone / name)) or (clone / name).exists(), f"{shlex.join(argv)}: {name} not found"
         if skipped(argv) or argv[0] != "yolopt" or any(v in argv for v in SLOW_OPTIONS):
             continue
