@@ -51,6 +51,9 @@ def optimize_command(
     final_seconds: float = typer.Option(8.0, "--final-seconds", help="Seconds of each finalist speed run."),
     rounds: int = typer.Option(2, "--rounds", help="Alternating rounds of the finalists' speed runs."),
     calib_images: int = typer.Option(300, "--calib-images", help="At most this many calibration images."),
+    pruned: Optional[str] = typer.Option(None, "--pruned", help="Comma-separated pruned model files of --model "
+                                         "(`yolopt prune`, e.g. --sweep), searched as more model variants "
+                                         "(never exact)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse and keep measurements in the cache."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where measurements and INT8 files are kept "
                                             "(default: optimize/ in yolopt's cache folder, $YOLOPT_CACHE)."),
@@ -72,7 +75,7 @@ def optimize_command(
                            latency_budget=latency_budget, time_budget=time_budget, backends=_list(backends),
                            precisions=_list(precisions), imgsz=_sizes(sizes), sample=sample,
                            screen_seconds=screen_seconds, final_seconds=final_seconds, rounds=rounds,
-                           calib_images=calib_images, cache=cache, cache_root=cache_dir,
+                           calib_images=calib_images, pruned=_list(pruned), cache=cache, cache_root=cache_dir,
                            say=say)
     except SearchError as e:
         typer.echo(f"error: {e}", err=True)

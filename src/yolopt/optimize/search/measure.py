@@ -34,7 +34,8 @@ class Measurer:
         self._inputs: dict[int, Any] = {}
 
     def _base(self, v: Variant, imgsz: int) -> str:
-        return f"{self.artifacts.digest}|{v.backend}|{v.precision}|{v.source}|{imgsz}"
+        # the weights digest of the variant's own model, not its path: a pruned file is known by its weights
+        return f"{self.artifacts.digest_of(v)}|{v.backend}|{v.precision}|{imgsz}"
 
     def detector(self, cfg: Config, **kw: Any) -> Any:
         """The Detector a config runs as (its model file, backend, input size, batch, streams, threads)."""

@@ -14,9 +14,10 @@ COLUMNS = ("stage", "backend", "precision", "source", "exact", "imgsz", "batch",
            "latency_p50_ms", "map50_95", "map50", "drop", "within_budget", "cached", "note")
 
 
-#: The report's table: candidates.csv without the columns that are constant in a search.
-SHOWN = ("stage", "backend", "precision", "imgsz", "batch", "streams", "threads", "e2e_img_s", "latency_p50_ms",
-         "map50_95", "drop", "within_budget", "note")
+#: The report's table: candidates.csv without the columns that are constant in a search (source is shown only
+#: when pruned models were searched).
+SHOWN = ("stage", "source", "backend", "precision", "imgsz", "batch", "streams", "threads", "e2e_img_s",
+         "latency_p50_ms", "map50_95", "drop", "within_budget", "note")
 
 HEADINGS = {"e2e_img_s": "img/s", "latency_p50_ms": "p50 ms", "map50_95": "mAP50-95", "within_budget": "in budget",
             "precision": "prec."}
@@ -99,8 +100,9 @@ def write_html(res: "OptimizeResult", path: Path) -> Path:
         "configuration", caption="Each point is a model variant at one input size (screening speed, default run "
         "settings). Configs not scored could not have won (see the table)."))
     records = res.records
+    shown = [c for c in SHOWN if c != "source" or any(rec["source"] != "model" for rec in records)]
     win_idx = next((i for i, r in enumerate(res.rows) if r is w), None)
-    rep.section("Candidates", Table([HEADINGS.get(c, c) for c in SHOWN], [[rec[c] for c in SHOWN] for rec in records],
+    rep.section("Candidates", Table([HEADINGS.get(c, c) for c in shown], [[rec[c] for c in shown] for rec in records],
                                     highlight=win_idx,
                                     caption=f"every configuration considered ({len(records)}): screening runs at "
                                     "the backend's default layout, then the finalists' batch x streams x threads "

@@ -73,6 +73,7 @@ def optimize(
     rounds: int = 2,
     finalists: int = 3,
     calib_images: int = 300,
+    pruned: list[str | Path] | None = None,
     cache: bool = True,
     cache_root: str | Path | None = None,
     say: Callable[[str], None] = lambda s: None,
@@ -82,6 +83,7 @@ def optimize(
     Searches backends x precisions (INT8 calibrated on ``calib``) x input sizes ``imgsz`` = (largest, smallest,
     step) x run layouts as :mod:`.strategy` describes, every measurement cached; writes the winner's model
     file, ``deploy.json``, ``candidates.csv`` and ``report.html`` to ``out``. ``time_budget`` in minutes.
+    ``pruned``: pruned model files of ``model`` (``yolopt prune``), searched as more variants, never exact.
     Raises :class:`SearchError` on bad input; returns a result with ``winner=None`` when nothing qualifies.
     """
     from ..calibration import overlap, spread
@@ -92,7 +94,8 @@ def optimize(
     out = Path(out)
     _check(max_drop, objective, latency_budget, time_budget, out)
     clock = Clock(time_budget)
-    space = variants(backends, precisions)
+    pruned = list(dict.fromkeys(str(p) for p in pruned or ()))
+    space = variants(backends, precisions, ["", *pruned])
     size_list = sizes(*imgsz)
     store = Cache(Path(cache_root) if cache_root else None, enabled=cache)
     try:
@@ -101,7 +104,7 @@ def optimize(
         raise SearchError(str(e)) from None
     if not Path(str(model)).exists() and Path(str(model)).suffix:
         raise SearchError(f"--model {model}: no such file")
-    art = Artifacts(model, calib, store.root, calib_images, say)
+    art = Artifacts(model, calib, store.root, calib_images, say, pruned)  # checks the pruned files first
     if any(v.precision == "int8" for v in space):
         calib_paths = art.calib_paths()
         both = overlap(calib_paths, val_paths)
@@ -137,7 +140,7 @@ def optimize(
     if winner is not None:
         res.files["model"] = art.copy(winner.config.variant, winner.config.imgsz, out)
         res.files["recipe"] = _write_recipe(res, out)
-    res.commands = _commands(res, model, val, calib, out, imgsz, backends, precisions)
+    res.commands = _commands(res, model, val, calib, out, imgsz, backends, precisions, pruned)
     from .report import write_csv, write_html
 
     res.files["candidates"] = write_csv(res.records, out / "candidates.csv")
@@ -180,7 +183,8 @@ def _explain(res: OptimizeResult, budget: Budget) -> None:
                    budget.latency_ms else "") + f"; {len(scored)} configs were scored (see the table).")
         return
     c = w.config
-    res.chosen = {"backend": c.variant.backend, "precision": c.variant.precision, "imgsz": c.imgsz,
+    res.chosen = {"model": c.variant.source or res.model, "backend": c.variant.backend,
+                  "precision": c.variant.precision, "imgsz": c.imgsz,
                   "batch": c.batch, "streams": c.streams or w.speed.get("streams"), "threads": c.threads,
                   "end-to-end img/s": w.e2e, "p50 latency ms": w.speed.get("latency_ms"),
                   "mAP50-95": w.accuracy.get("map50_95"), "mAP50": w.accuracy.get("map50"),
@@ -222,7 +226,8 @@ def _write_recipe(res: OptimizeResult, out: Path) -> Path:
               "streams": c.streams or w.speed.get("streams"), "threads": c.threads}
     extra = {"objective": res.objective, "max_drop": res.max_drop, "reference_map50_95": res.base_map,
              "map50_95": w.accuracy.get("map50_95"), "map50": w.accuracy.get("map50"),
-             "e2e_img_s": w.e2e, "latency_p50_ms": w.speed.get("latency_ms"), "source_model": res.model}
+             "e2e_img_s": w.e2e, "latency_p50_ms": w.speed.get("latency_ms"), "source_model": res.model,
+             "pruned_model": c.variant.source or None}
     return write_recipe(out / "deploy.json", values, extra)
 
 
@@ -236,14 +241,15 @@ def _bench_precision(v: Variant) -> str | None:
 
 
 def _commands(res: OptimizeResult, model: Any, val: Any, calib: Any, out: Path, imgsz: tuple[int, int, int],
-              backends: list[str] | None, precisions: list[str] | None) -> list[str]:
+              backends: list[str] | None, precisions: list[str] | None, pruned: list[str]) -> list[str]:
     from ...report.command import command_line
 
     sizes = None if tuple(imgsz) == (640, 320, 32) else ":".join(map(str, imgsz))
     lines = ["# the search (run again: measurements come from the cache)",
              command_line("optimize", model=model, val=val, calib=calib, max_drop=res.max_drop,
                           objective=res.objective, sizes=sizes, backends=",".join(backends) if backends else None,
-                          precisions=",".join(precisions) if precisions else None, out=out)]
+                          precisions=",".join(precisions) if precisions else None,
+                          pruned=",".join(pruned) if pruned else None, out=out)]
     if res.winner is not None:
         c = res.winner.config
         recipe = out / "deploy.json"
