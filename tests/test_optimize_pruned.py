@@ -51,6 +51,13 @@ def test_pruned_models_are_searched_with_their_own_accuracy(cli, tiny, pruned): 
         assert float(rows[source]["map50_95"]) == pytest.approx(round(m, 4), abs=1e-4), source
     assert 0 < float(rows[str(pruned[0.05])]["map50_95"]) < float(rows["model"]["map50_95"])
 
+    # --max-drop 0 keeps FP32 results: the pruned files are ruled out unscored (measurements from the cache)
+    out = tiny["root"] / "pruned-exact"
+    res = cli("optimize", "--model", "yolov8n", "--val", tiny["val"], "--out", out, "--cache-dir", tiny["cache"],
+              "--pruned", files, "--max-drop", "0", *TINY)
+    assert res.returncode == 1, res.stderr
+    assert all(r["note"].startswith("not exact") and not r["map50_95"] for r in _rows(out) if r["source"] != "model")
+
     # a loose budget, measurements from the cache: the winner's row, recipe and model file agree on its model
     out = tiny["root"] / "pruned-loose"
     res = cli("optimize", "--model", "yolov8n", "--val", tiny["val"], "--out", out, "--cache-dir", tiny["cache"],
