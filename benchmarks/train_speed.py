@@ -140,8 +140,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8, help="training steps timed (coco128 at batch 16: one epoch)")
     ap.add_argument("--skip", type=int, default=2, help="first steps left out (worker start-up, first allocations)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved FP32/BF16 steps without data")
-    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1),
-                    help="yolopt's torch threads; default: what Ultralytics picks for itself (cores - 1)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="yolopt's torch threads (default: yolopt's own, torch's one per core; Ultralytics sets "
+                         "cores - 1 and no workers on CPU for itself)")
     ap.add_argument("--no-peer", action="store_true")
     a = ap.parse_args()
     from yolopt.bench.runner import machine
@@ -149,7 +150,8 @@ def main() -> None:
     print(f"{machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"load average {os.getloadavg()[0]:.1f} at start (shared machine)")
     print(f"settings: imgsz {a.imgsz}, batch {a.batch}, workers {a.workers}, mosaic on, steps {a.skip + 1}..{a.steps}, "
-          f"yolopt --threads {a.threads} (Ultralytics sets OMP_NUM_THREADS to cores - 1 itself)")
+          f"yolopt --threads {a.threads or 'default'} (Ultralytics sets its threads to cores - 1 and workers to 0 "
+          f"on CPU itself)")
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
         tmp = Path(tmp)
         data = yolo_copy(Path(a.data), tmp / "data")
