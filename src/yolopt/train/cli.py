@@ -56,6 +56,17 @@ def train_command(
     max_bad_steps: int = typer.Option(10, "--max-bad-steps", help="Stop after N non-finite losses in a row."),
     profile: int = typer.Option(0, help="Profile N steps (where each step's time goes) instead of training."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Also log to TensorBoard (yolopt[tensorboard])."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Distil from this model (same class set): class-"
+                                          "logit and box-distribution KD. With a --data folder of unlabeled images "
+                                          "the teacher alone supervises (label-free)."),
+    kd_cls: float = typer.Option(1.0, "--kd-cls", help="Weight of the class-logit distillation term."),
+    kd_dfl: float = typer.Option(1.0, "--kd-dfl", help="Weight of the box-distribution (DFL) distillation term, on "
+                                 "the anchors where the teacher is confident."),
+    kd_feature: float = typer.Option(0.0, "--kd-feature", help="Weight of channel-wise feature distillation on the "
+                                     "neck outputs through trained 1x1 adapters (0: off)."),
+    kd_temperature: float = typer.Option(1.0, "--kd-temperature", help="Softening temperature of the logit terms."),
+    sparsity: float = typer.Option(0.0, "--sparsity", help="L1 penalty on BatchNorm scales (network slimming) before "
+                                   "pruning with --importance bn; bn_scales.png shows the histogram before/after."),
 ) -> None:
     """Train or fine-tune a YOLOv8 detector; writes runs/train/NAME/weights/{best,last}.safetensors.
 
@@ -69,7 +80,9 @@ def train_command(
               warmup_epochs=warmup_epochs, nbs=nbs, clip=clip, freeze=freeze, precision=precision, device=device,
               devices=devices, sync_bn=sync_bn, freeze_bn=freeze_bn, close_mosaic=close_mosaic, augment=augment, mosaic=mosaic, cache=cache,
               val=val, val_data=val_data, val_every=val_every, patience=patience, project=project, name=name,
-              exist_ok=exist_ok, seed=seed, deterministic=deterministic, max_bad_steps=max_bad_steps, profile=profile, tensorboard=tensorboard)
+              exist_ok=exist_ok, seed=seed, deterministic=deterministic, max_bad_steps=max_bad_steps, profile=profile, tensorboard=tensorboard,
+              teacher=teacher, kd_cls=kd_cls, kd_dfl=kd_dfl, kd_feature=kd_feature, kd_temperature=kd_temperature,
+              sparsity=sparsity)
     res = train(resume=resume, **kw) if resume else train(**kw)  # errors end in cli_guard's one error path
     if res.profile is not None:
         return

@@ -67,6 +67,12 @@ class TrainConfig:
     profile: int = 0
     tensorboard: bool = False
     plots: bool = True
+    teacher: str | None = None  # distil from this model (same classes); with a folder of images: label-free
+    kd_cls: float = 1.0  # weights of the distillation terms (0 turns one off) and their temperature
+    kd_dfl: float = 1.0
+    kd_feature: float = 0.0
+    kd_temperature: float = 1.0
+    sparsity: float = 0.0  # L1 pull on BatchNorm scales (network slimming), before pruning with `bn` importance
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> "TrainConfig":
@@ -97,6 +103,8 @@ class TrainConfig:
             errs.append(f"--nc must be >= 1 (got {self.nc})")
         if not 0 < self.lr0 < 10 or not 0 < self.lrf <= 1:
             errs.append(f"--lr0 {self.lr0} / --lrf {self.lrf} out of range")
+        if min(self.kd_cls, self.kd_dfl, self.kd_feature, self.sparsity) < 0 or self.kd_temperature <= 0:
+            errs.append("--kd-cls/--kd-dfl/--kd-feature/--sparsity must be >= 0 and --kd-temperature > 0")
         if errs:
             raise TrainConfigError("; ".join(errs))
         return self

@@ -79,6 +79,30 @@ def load_records(data: str | Path, split: str = "train") -> Records:
     return rec
 
 
+def is_image_folder(data: str | Path) -> bool:
+    """True for a folder of images with no dataset description (no data.yaml, no COCO JSON): unlabeled images."""
+    p = Path(data)
+    return p.is_dir() and not any(p.glob("*.y*ml")) and not any(p.glob("*.json")) and \
+        not any((p / "annotations").glob("*.json"))
+
+
+def unlabeled_records(folder: str | Path, names: list[str]) -> Records:
+    """A folder of images without labels, for label-free distillation (``names``: the teacher's classes)."""
+    from ..data.inputs import image_files
+
+    paths = image_files([folder])
+    if not paths:
+        raise DatasetError(f"{folder}: no images")
+    shapes, bad = _image_shapes(paths)
+    for q, why in bad:
+        log.warning(f"{q}: skipped ({why})")
+    keep = [i for i in range(len(paths)) if shapes[i, 0] > 0]
+    if not keep:
+        raise DatasetError(f"{folder}: no usable images ({len(bad)} unreadable)")
+    return Records(str(folder), [paths[i] for i in keep], [np.zeros((0, 5), np.float32) for _ in keep],
+                   shapes[keep], list(names), [str(q) for q, _ in bad])
+
+
 def _yolo_split(path: Path, split: str) -> tuple[list[Path], list[str]]:
     """Image files and class names of one split of a data.yaml (a folder, a .txt list of images, or a list)."""
     try:

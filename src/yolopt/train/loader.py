@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.letterbox import letterbox_shape
-from .dataset import DatasetError, Records, TrainDataset, load_records
+from .dataset import DatasetError, Records, TrainDataset, load_records, unlabeled_records
 
 log = logging.getLogger("yolopt.train")
 STRIDE = 32
@@ -127,16 +127,17 @@ class TrainLoader:
 def build_train_loader(data: str | Path, imgsz: int, batch: int, *, workers: int = 2, augment: bool = True,
                        mosaic: bool = True, cache: str | None = None, seed: int = 0, rank: int = 0,
                        world_size: int = 1, shuffle: bool = True, rect: bool = False, split: str = "train",
-                       pin_memory: bool = False) -> TrainLoader:
+                       pin_memory: bool = False, unlabeled_names: list[str] | None = None) -> TrainLoader:
     """A loader over ``data`` (COCO folder/JSON or YOLO data.yaml); raises :class:`DatasetError` for unusable data.
 
     ``rect`` (validation): no augmentation, images in aspect-ratio order, each batch padded to its own shape.
+    ``unlabeled_names``: ``data`` is a folder of images without labels (label-free distillation) of these classes.
     """
     if imgsz % STRIDE:
         raise DatasetError(f"imgsz {imgsz} must be a multiple of {STRIDE}")
     if batch < 1 or workers < 0 or not 0 <= rank < world_size:
         raise DatasetError(f"bad loader settings: batch {batch}, workers {workers}, rank {rank} of {world_size}")
-    records = load_records(data, split)
+    records = load_records(data, split) if unlabeled_names is None else unlabeled_records(data, unlabeled_names)
     if rect:
         records = _by_aspect(records)
     ds = TrainDataset(records, imgsz, augment=augment and not rect, cache=cache, seed=seed)

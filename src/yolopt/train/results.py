@@ -10,6 +10,7 @@ from typing import Any
 
 COLUMNS = ("epoch", "box_loss", "cls_loss", "dfl_loss", "lr", "map50_95", "map50", "train_img_s", "epoch_s",
            "rss_mb", "skipped_steps")
+KD_COLUMNS = ("kd_cls", "kd_dfl", "kd_feat")
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -22,11 +23,12 @@ def write_json(path: Path, obj: Any) -> None:
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
     """The whole results.csv, rewritten atomically each epoch (so a resumed run continues it cleanly)."""
     tmp = path.with_name(path.name + ".tmp")
+    cols = COLUMNS + tuple(k for k in KD_COLUMNS if any(k in r for r in rows))  # distillation terms, when run
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
+        w = csv.DictWriter(f, cols)
         w.writeheader()
         for r in rows:
-            w.writerow({k: _fmt(r.get(k)) for k in COLUMNS})
+            w.writerow({k: _fmt(r.get(k)) for k in cols})
     os.replace(tmp, path)
 
 

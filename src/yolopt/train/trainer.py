@@ -21,12 +21,16 @@ from ..model import OFFICIAL, SCALES, YoloModel, load_model
 from ..model.adapt import fresh, with_classes
 from ..model.yolo import YOLOv8
 from . import checkpoint, results
-from .bn_unfold import is_folded, unfold
+from ..optimize.distill import DistillWeights
+from .bn_unfold import batchnorms, is_folded, unfold
 from .config import TrainConfig, TrainConfigError
 from .ema import ModelEMA, unwrap
 from .loss import DetectionLoss
 from .optim import Schedule, auto_optimizer, build_optimizer, freeze
+from .dataset import is_image_folder
 from .profiler import StepTimer
+from .sparsity import add_l1_grad, plot_histograms, scale_histogram
+from .teacher import KD_ITEMS, Distiller, check_classes, class_list, load_model_checked
 
 log = logging.getLogger("yolopt.train")
 
@@ -78,6 +82,14 @@ def resolve_model(cfg: TrainConfig, names: dict[int, str]) -> tuple[YoloModel, l
         notes.append(f"the dataset has {len(names)} classes, the model {old_nc}: re-initialised the class branch "
                      f"layers {', '.join(reinit)}")
     return model, notes
+
+
+def _student_names(cfg: TrainConfig) -> dict[int, str]:
+    """The class names of the model ``cfg`` starts from (before any re-heading to the data)."""
+    key = str(cfg.model)
+    if not Path(key).exists() and key not in OFFICIAL:
+        raise TrainConfigError(f"--model {key!r}: no such file, and not a model name ({', '.join(OFFICIAL)})")
+    return load_model(key).names
 
 
 def clean_copy(net: nn.Module, model: YoloModel) -> YoloModel:
@@ -158,14 +170,27 @@ class Trainer:
 
         from .loader import build_train_loader  # data pipeline; raises DatasetError before anything is written
 
+        self.label_free = is_image_folder(cfg.data)
+        if self.label_free and not cfg.teacher:
+            raise TrainConfigError(f"--data {cfg.data} is a folder of images without labels: label-free training "
+                                   "needs a --teacher to supervise it (or give a COCO folder / data.yaml)")
+        teacher = load_model_checked(cfg.teacher) if cfg.teacher else None
         self.loader = build_train_loader(
             cfg.data, cfg.imgsz, cfg.batch, workers=cfg.workers, augment=cfg.augment, mosaic=cfg.mosaic,
             cache=cfg.cache, seed=cfg.seed, rank=rank, world_size=world_size, shuffle=cfg.shuffle,
-            pin_memory=self.cuda)
+            pin_memory=self.cuda, unlabeled_names=class_list(teacher.names) if self.label_free and teacher else None)
         names = {i: n for i, n in enumerate(self.loader.dataset.names)}
+        if teacher is not None and not self.label_free:
+            check_classes(teacher, names, cfg.teacher, "the training data")
+        elif teacher is not None and cfg.nc is None:  # label-free: the data's classes are the teacher's
+            check_classes(teacher, _student_names(cfg), cfg.teacher, "the student")
         self.model, notes = resolve_model(cfg, names)
         for n in notes:
             self._info(n)
+        self.teacher = teacher
+        if self.label_free:
+            self._info(f"label-free: {len(self.loader.dataset)} unlabeled images, the teacher {cfg.teacher} alone "
+                       "supervises (no detection loss)")
         self.save_dir = resume if resume is not None else run_dir(cfg)
         self.weights = self.save_dir / "weights"
 
@@ -221,6 +246,15 @@ class Trainer:
         warm = max(round(cfg.warmup_epochs * nb), 100) if cfg.warmup_epochs > 0 else 0
         self.sched = Schedule(cfg.epochs, cfg.lrf, cfg.cos_lr, warm, warmup_bias_lr, cfg.warmup_momentum, momentum)
         self.criterion = DetectionLoss(self.model.spec.nc, score_sum_fn=self._global_sum if self.world > 1 else None)
+        self.distiller = None
+        if self.teacher is not None:
+            self.distiller = Distiller(self.teacher, unwrap(self.net), DistillWeights(
+                cfg.kd_cls, cfg.kd_dfl, cfg.kd_feature, cfg.kd_temperature, cfg.kd_temperature), self.device)
+            if self.distiller.adapters is not None:
+                self.opt.add_param_group({"params": list(self.distiller.adapters.parameters()), "weight_decay": 0.0,
+                                          "initial_lr": self.opt.param_groups[0]["initial_lr"]})
+        self.bns = batchnorms(unwrap(self.net)) if cfg.sparsity else []
+        self.bn_scales = {"before": scale_histogram(unwrap(self.net))}
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
         self.timer = StepTimer(self.device)
         self.start_epoch, self.it, self.last_step = 0, 0, -1
@@ -258,7 +292,7 @@ class Trainer:
                     m.eval()
         self.loader.set_epoch(epoch)
         nb = len(self.loader)
-        mloss = torch.zeros(3, dtype=torch.float64)
+        mloss = torch.zeros(3 + (len(KD_ITEMS) if self.distiller is not None else 0), dtype=torch.float64)
         images, done, t0 = 0, 0, time.perf_counter()
         bar = _Progress(self.main, f"epoch {epoch + 1}/{cfg.epochs}", nb if max_steps is None else min(nb, max_steps))
         it = iter(self.loader)
@@ -275,9 +309,17 @@ class Trainer:
             with timer("forward"), self._autocast():
                 box, cls = net(img)
             with timer("loss"):
-                loss, items = self.criterion(box.float(), cls.float(), targets, tuple(img.shape[2:]))
+                if self.label_free:
+                    loss, items = box.sum() * 0.0, torch.zeros(3, device=box.device)
+                else:
+                    loss, items = self.criterion(box.float(), cls.float(), targets, tuple(img.shape[2:]))
                 if self.world > 1:
                     loss = loss * self.world * self.world  # global normalisation; DDP averages over ranks
+                if self.distiller is not None:
+                    kd = self.distiller(img, (box, cls))
+                    loss = loss + sum(kd.values()) * img.shape[0]  # same per-image scale as the detection loss
+                    items = torch.cat((items, torch.stack([kd.get(k, loss.new_zeros(())).detach()
+                                                           for k in ("cls", "dfl", "feature")]).to(items.device)))
             finite = torch.isfinite(loss).all()
             if self.world > 1:
                 flag = finite.float().reshape(1)
@@ -319,8 +361,9 @@ class Trainer:
             torch.distributed.all_reduce(t)
             mloss = t  # items are normalised by the global score sum: their sum over ranks is the global loss
         dt = time.perf_counter() - t0
+        kd = {k: float(v) for k, v in zip(KD_ITEMS, mloss[3:])}
         return {"epoch": epoch + 1, "box_loss": float(mloss[0]), "cls_loss": float(mloss[1]),
-                "dfl_loss": float(mloss[2]), "lr": float(self.opt.param_groups[0]["lr"]),
+                "dfl_loss": float(mloss[2]), **kd, "lr": float(self.opt.param_groups[0]["lr"]),
                 "train_img_s": images * self.world / dt if dt > 0 else 0.0, "epoch_s": dt,
                 "rss_mb": rss_bytes() / 2**20, "skipped_steps": self.skipped}
 
@@ -330,6 +373,8 @@ class Trainer:
         params = [p for g in self.opt.param_groups for p in g["params"]]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.clip)
         ok = bool(torch.isfinite(norm))
+        if ok and self.bns:
+            add_l1_grad(self.bns, self.cfg.sparsity)
         if self.scaler.is_enabled():
             self.scaler.step(self.opt)  # skips the step itself on inf/nan
             self.scaler.update()
@@ -349,7 +394,7 @@ class Trainer:
 
     # ---- validation and saving ----------------------------------------------------------------------------
     def validate(self) -> tuple[float | None, float | None]:
-        if not self.cfg.val:
+        if not self.cfg.val or (self.label_free and not self.cfg.val_data):
             return None, None
         from ..eval import val
 
@@ -360,7 +405,9 @@ class Trainer:
 
     def save(self, epoch: int, fitness: float | None) -> None:
         model = clean_copy(self.ema.net, self.model)
-        model.meta.update({"train": {"epoch": epoch + 1, "data": str(self.cfg.data), "fitness": fitness}})
+        model.meta.update({"train": {"epoch": epoch + 1, "data": str(self.cfg.data), "fitness": fitness,
+                                     "teacher": self.cfg.teacher, "sparsity": self.cfg.sparsity or None,
+                                     "bn_scales": {**self.bn_scales, "after": scale_histogram(model.net)}}})
         info = {"epoch": epoch, "it": self.it, "last_step": self.last_step, "ema_updates": self.ema.updates,
                 "best_fitness": self.best_fitness, "best_epoch": self.best_epoch, "rows": self.rows,
                 "skipped": self.skipped}
@@ -422,6 +469,11 @@ class Trainer:
             writer.close()
         if self.main and cfg.plots and self.rows:
             results.plot_results(self.save_dir / "results.png", self.rows)
+        if self.main and self.rows:
+            hists = {**self.bn_scales, "after": scale_histogram(self.ema.net)}
+            results.write_json(self.save_dir / "bn_scales.json", hists)
+            if cfg.plots:
+                plot_histograms(hists, self.save_dir / "bn_scales.png", f"BatchNorm |scale|, sparsity {cfg.sparsity:g}")
         best = self.weights / "best.safetensors"
         last = self.weights / "last.safetensors"
         return TrainResult(self.save_dir, best if best.exists() else None, last if last.exists() else None,
@@ -458,7 +510,7 @@ class _Progress:
 
     def update(self, losses: list[float], img_s: float) -> None:
         if self.bar is not None:
-            box, cls, dfl = losses
+            box, cls, dfl = losses[:3]
             self.bar.update(self.task, advance=1,
                             description=f"box {box:.3f} cls {cls:.3f} dfl {dfl:.3f} {img_s:.1f} img/s")
 

@@ -24,15 +24,16 @@ from ...model.head import Detect
 from ...model.shapes import conv_channels
 from ...model.yolo import YOLOv8
 from ...optional import require
+from ...train.bn_unfold import is_folded, unfold
+from .compensate import compensate, following_bn, input_means
 from .errors import PruneError
+from .taylor import loss_gradients
 
-IMPORTANCES = ("l1", "bn", "lamp")
+IMPORTANCES = ("l1", "bn", "lamp", "taylor")
 #: Side of the square image Torch-Pruning traces and counts MACs at; convolutions scale with the area, so the
 #: count at 640 is this one times (640 / TRACE_SIZE) ** 2 (exactly: every layer is a conv, pool or upsample).
 TRACE_SIZE = 160
 GFLOPS_SIZE = 640
-TAYLOR_MSG = ("importance 'taylor' needs gradients of the detection loss on labelled images, which arrives with "
-              "`yolopt train`; use l1, bn or lamp for now")
 
 #: ``on_step(step, net)``: called after each of ``steps`` pruning steps (e.g. to fine-tune before the next one).
 StepHook = Callable[[int, nn.Module], None]
@@ -58,12 +59,10 @@ class PruneResult:
 def _importance(name: str) -> Any:
     import torch_pruning as tp
 
-    if name == "taylor":
-        raise PruneError(TAYLOR_MSG)
     table = {"l1": lambda: tp.importance.GroupMagnitudeImportance(p=1), "bn": tp.importance.BNScaleImportance,
-             "lamp": lambda: tp.importance.LAMPImportance(p=2)}
+             "lamp": lambda: tp.importance.LAMPImportance(p=2), "taylor": tp.importance.GroupTaylorImportance}
     if name not in table:
-        raise PruneError(f"importance {name!r}: expected one of {', '.join(IMPORTANCES)} (taylor: with yolopt train)")
+        raise PruneError(f"importance {name!r}: expected one of {', '.join(IMPORTANCES)}")
     return table[name]()
 
 
@@ -164,6 +163,8 @@ def max_ratio(net: nn.Module, importance: str, round_to: int) -> float:
 
 def _pruned_copy(net: nn.Module, ratio: float, importance: str, global_pruning: bool, round_to: int) -> nn.Module:
     trial = copy.deepcopy(net)
+    for t, p in zip(trial.parameters(), net.parameters()):  # taylor importance reads the gradients
+        t.grad = None if p.grad is None else p.grad.clone()
     _make_pruner(trial, importance, ratio, global_pruning, round_to, 1).step()
     return trial
 
@@ -205,6 +206,21 @@ def ratio_for_macs(net: nn.Module, target: float, importance: str, global_prunin
     return round(hi, 4)
 
 
+def stat_batches(images: str | Path | list, imgsz: int = 640, limit: int = 32) -> list[torch.Tensor]:
+    """Up to ``limit`` images as float (1, 3, H, W) letterboxed tensors: the statistics pruning measures on."""
+    from ..calibration import image_list, spread
+    from ..errors import QuantizeError
+    from ...data.inputs import load_input
+
+    try:
+        paths = spread(image_list(images), limit)
+    except QuantizeError as e:
+        raise PruneError(str(e)) from e
+    if not paths:
+        raise PruneError(f"images {images}: none found")
+    return [torch.from_numpy(load_input(p, imgsz).chw[None]).float() / 255 for p in paths]
+
+
 def channel_table(before: nn.Module, after: nn.Module) -> list[dict[str, Any]]:
     """Per conv: output channels before and after (``before``: the split, unpruned network)."""
     a = conv_channels(after)
@@ -214,11 +230,17 @@ def channel_table(before: nn.Module, after: nn.Module) -> list[dict[str, Any]]:
 
 def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_macs: float | None = None,
           importance: str = "l1", global_pruning: bool = False, round_to: int = 8, steps: int = 1,
-          on_step: StepHook | None = None, log: Callable[[str], None] = lambda s: None) -> PruneResult:
+          on_step: StepHook | None = None, batches: list[torch.Tensor] | None = None,
+          labelled: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+          log: Callable[[str], None] = lambda s: None) -> PruneResult:
     """Prune a YOLOv8 detector by a channel ``ratio`` or down to ``target_macs`` x its MACs; returns the result.
 
     ``steps`` > 1 prunes in that many equal steps, importance re-estimated at each one; ``on_step(step, net)``
-    runs after each step (the place for recovery fine-tuning). All checks run before any pruning.
+    runs after each step (the place for recovery fine-tuning). ``batches`` (float images in 0..1, e.g.
+    :func:`stat_batches`) unfold folded BatchNorm first (so ``bn`` importance sees real scales) and let every
+    removed channel's mean be folded into its consumers (:mod:`.compensate`). ``labelled`` (image, targets)
+    batches give ``taylor`` importance its loss gradients (:func:`.taylor.labelled_batches`), re-measured at
+    every step. All checks run before any pruning.
     """
     require("torch_pruning", "yolopt[prune]", "channel pruning")
     if (ratio is None) == (target_macs is None):
@@ -226,8 +248,18 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     if round_to < 1 or steps < 1:
         raise PruneError(f"--round-to {round_to} and --steps {steps} must be positive integers")
     _importance(importance)
+    if importance == "taylor" and not labelled:
+        raise PruneError("importance 'taylor' needs labelled training images (--data): it ranks channels by the "
+                         "detection loss's gradient")
     original = load_detector(model)
     net = splittable(original.net)
+    if batches and is_folded(net):
+        log(f"unfolded {unfold(net, batches)} folded BatchNorm layers (statistics of {len(batches)} images)")
+    elif importance == "bn" and is_folded(net):
+        raise PruneError("importance 'bn' on a model with folded BatchNorm (every scale 1) ranks nothing: give "
+                         "images to unfold it (--data or --calib), or use l1/lamp")
+    if importance == "taylor":
+        log(f"taylor: detection loss {loss_gradients(net, labelled, original.spec.nc):.3f} on {len(labelled)} batches")
     if ratio is not None:
         _check_ratio(net, ratio, round_to, importance, global_pruning)
     else:
@@ -236,12 +268,19 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     before = copy.deepcopy(net)
     macs0, params0 = count(net)
     pruner = _make_pruner(net, importance, ratio, global_pruning, round_to, steps)
+    bns = following_bn(net)
     for k in range(1, steps + 1):
-        pruner.step()
+        means = input_means(net, batches) if batches else None
+        if importance == "taylor" and k > 1:
+            loss_gradients(net, labelled, original.spec.nc)  # the previous step (and its fine-tuning) moved them
+        for group in pruner.step(interactive=True):
+            if means is not None:
+                compensate(group, means, bns)
+            group.prune()
         log(f"step {k}/{steps}: {count(net)[0] / macs0:.3f} of the MACs")
         if on_step is not None:
             on_step(k, net)
-    net.eval()
+    net.eval().zero_grad(set_to_none=True)
     macs1, params1 = count(net)
     settings = {"ratio": ratio, "target_macs": target_macs, "importance": importance,
                 "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "steps": steps}
