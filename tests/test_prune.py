@@ -118,7 +118,7 @@ def test_steps_call_the_hook_between_steps():
                       r"the largest ratio this model allows is 0\.750"),
     (dict(ratio=1.0), "expected a fraction of channels to remove"),
     (dict(target_macs=0.02), r"--target-macs 0\.02 cannot be reached"),
-    (dict(ratio=0.2, importance="taylor"), "needs gradients of the detection loss"),
+    (dict(ratio=0.2, importance="taylor"), "needs labelled training images"),
     (dict(ratio=0.2, target_macs=0.5), "exactly one of --ratio"),
 ])
 def test_bad_targets_fail_before_pruning(kwargs, message):

@@ -1,5 +1,6 @@
 """``yolopt prune`` as a user runs it: the pruned model, report.json/.md/.png and the printed table with original
-and pruned rows measured (img/s, mAP) and the recovery rows pending; and ``--sweep`` with its curve."""
+and pruned rows measured (img/s, mAP) and the recovery rows pending; and ``--sweep`` with its curve.
+(Recovery fine-tuning inside prune: tests/test_prune_recover.py.)"""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def tiny_val(data_dir, tmp_path_factory) -> Path:
 def test_prune_report(tiny_val, tmp_path, cli):
     out = tmp_path / "p"
     p = cli("prune", "--ratio", "0.15", "--out", out, "--bench", tiny_val / "images", "--bench-images", "4",
-            "--val", tiny_val, "--imgsz", "320", "--rounds", "1", "--html", out / "report.html")
+            "--val", tiny_val, "--imgsz", "320", "--rounds", "1", "--bench-seconds", "0", "--html", out / "report.html")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "report.json").read_text())
     rows = {(r["model"], r["runtime"]): r for r in rep["rows"]}
@@ -49,12 +50,12 @@ def test_prune_report(tiny_val, tmp_path, cli):
     pending = [r for r in rep["rows"] if "pending" in r]
     assert [r["model"] for r in pending] == ["pruned + fine-tuned", "pruned + fine-tuned + teacher",
                                              "pruned + fine-tuned + INT8"]
-    assert all("yolopt train" in r["pending"] for r in pending)
+    assert all("--finetune-epochs" in r["pending"] for r in pending)
     assert {c["layer"] for c in rep["channels"]} >= {"model.0.conv", "model.2.cv1.a.conv", "model.2.cv1.b.conv"}
     md = (out / "report.md").read_text()
     assert "## Channels per layer" in md and "| model.9.cv2.conv | " in md and "| pruned + fine-tuned | pending |" in md
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG" and (out / "pruned.safetensors").is_file()
-    assert re.search(r"\npruned \(before fine-tuning\) +openvino-fp32 ", p.stdout) and "yolopt train" in p.stdout
+    assert re.search(r"\npruned \(before fine-tuning\) +openvino-fp32 ", p.stdout) and "--finetune-epochs" in p.stdout
     facts = page_checks((out / "report.html").read_text())
     assert [(r[0], r[1]) for r in table_with(facts.page, "mAP50-95")["rows"]] == [
         (r["model"], r.get("runtime") or "pending") for r in rep["rows"]]
@@ -69,7 +70,7 @@ def test_sweep_curve(tmp_path, data_dir, cli):
         shutil.copy(f, imgs)
     out = tmp_path / "s"
     p = cli("prune", "--sweep", "0.8,0.6", "--out", out, "--bench", imgs, "--imgsz", "320", "--rounds", "1",
-            "--runtimes", "openvino-fp32", "--html", out / "sweep.html")
+            "--runtimes", "openvino-fp32", "--bench-seconds", "0", "--html", out / "sweep.html")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "sweep.json").read_text())
     assert [r["target"] for r in rep["rows"]] == [1.0, 0.8, 0.6]
@@ -77,7 +78,7 @@ def test_sweep_curve(tmp_path, data_dir, cli):
     assert rep["rows"][1]["gflops"] > rep["rows"][2]["gflops"] and rep["recovery"] == "none"
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and "| 0.8 | pruned to 0.8 MACs |" in \
         (out / "sweep.md").read_text()
-    assert "yolopt train" in p.stdout
+    assert "--finetune-epochs" in p.stdout
     facts = page_checks((out / "sweep.html").read_text())
     assert [r[2] for r in table_with(facts.page, "target MACs")["rows"]] == ["1", "0.8", "0.6"]
     assert len(facts.image_sizes) == 1

@@ -19,6 +19,7 @@ from ..bench.monitor import rss_bytes
 from ..errors import YoloptError
 from ..model import OFFICIAL, SCALES, YoloModel, load_model
 from ..model.adapt import fresh, with_classes
+from ..model.shapes import apply_channels, conv_channels
 from ..model.yolo import YOLOv8
 from . import checkpoint, results
 from ..optimize.distill import DistillWeights
@@ -95,6 +96,7 @@ def _student_names(cfg: TrainConfig) -> dict[int, str]:
 def clean_copy(net: nn.Module, model: YoloModel) -> YoloModel:
     """A plain YOLOv8 (no DDP/SyncBN wrappers) with ``net``'s weights, in eval mode, for saving and validating."""
     out = YOLOv8(model.spec)
+    apply_channels(out, conv_channels(unwrap(net)))  # a pruned network keeps its own widths
     out.load_state_dict({k: v.detach().float() if v.is_floating_point() else v
                          for k, v in unwrap(net).state_dict().items()})
     return YoloModel(out.eval(), model.names, model.imgsz, dict(model.meta))

@@ -12,8 +12,8 @@ def prune_command(
     target_macs: Optional[float] = typer.Option(None, "--target-macs", help="Fraction of the MACs to keep, e.g. 0.7 "
                                                 "(the per-layer ratio is searched)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of each layer's channels to remove."),
-    importance: str = typer.Option("l1", "--importance", help="l1 (weight magnitude), bn (BatchNorm scale) or lamp "
-                                   "(taylor needs the training loss: with yolopt train)."),
+    importance: str = typer.Option("l1", "--importance", help="l1 (weight magnitude), bn (BatchNorm scale), lamp, "
+                                   "or taylor (|weight x gradient| of the detection loss on labelled --data)."),
     global_pruning: bool = typer.Option(False, "--global/--per-layer", help="Rank channels across the whole "
                                         "network, or remove the same fraction from every layer."),
     round_to: int = typer.Option(8, "--round-to", help="Keep channel counts multiples of this (fast kernels)."),
@@ -29,16 +29,29 @@ def prune_command(
     runtimes: str = typer.Option("openvino-fp32,torch-fp32", "--runtimes", help="Rows to measure: openvino-fp32, "
                                  "openvino-int8 (needs --calib), torch-fp32."),
     imgsz: int = typer.Option(640, help="Network input long side for speed and mAP."),
-    bench_seconds: float = typer.Option(0.0, "--bench-seconds", help="Each speed run repeats the images for at "
+    bench_seconds: float = typer.Option(10.0, "--bench-seconds", help="Each speed run repeats the images for at "
                                         "least this long (0: one pass over them)."),
     rounds: int = typer.Option(2, "--rounds", help="Speed runs per row (interleaved; the best is kept)."),
     fp32: bool = typer.Option(False, "--fp32", help="Store the pruned weights in FP32 instead of FP16."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Training data for recovery (COCO folder or "
+                                       "data.yaml; a folder of unlabeled images with --teacher); its images also "
+                                       "give the pruning statistics. Never the set you measure on."),
+    finetune_epochs: int = typer.Option(0, "--finetune-epochs", help="Fine-tune this many epochs after pruning: "
+                                        "without the teacher and, with --teacher, with it (two report rows)."),
+    step_epochs: int = typer.Option(1, "--step-epochs", help="With --steps K: fine-tune this many epochs between "
+                                    "steps (0: none)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Distil the fine-tuning from this model; 'auto': "
+                                          "the unpruned --model."),
+    ft_imgsz: Optional[int] = typer.Option(None, "--ft-imgsz", help="Fine-tuning image size (default: --imgsz)."),
+    ft_batch: int = typer.Option(16, "--ft-batch", help="Fine-tuning batch size."),
+    ft_workers: int = typer.Option(2, "--ft-workers", help="Fine-tuning data loader workers."),
+    ft_threads: Optional[int] = typer.Option(None, "--ft-threads", help="torch threads while fine-tuning."),
     html: Optional[str] = typer.Option(None, "--html", help="Also write the report as self-contained HTML here."),
 ) -> None:
     """Prune channels (Torch-Pruning) to a MACs target or ratio; report size, GFLOPs, img/s and mAP before/after.
 
-    Recovery fine-tuning (with a teacher) arrives with `yolopt train`: the pruned model here is not fine-tuned.
-    Exit status: 0 done; 2 bad input (checked before any work starts).
+    With --data and --finetune-epochs the pruned model is fine-tuned through `yolopt train` (with --teacher:
+    also distilled, both rows reported; --steps K fine-tunes between steps too). Exit status: 0 done; 2 bad input (checked before any work starts).
     """
     from ...errors import OutputError
     from ..calibration import spread
@@ -46,6 +59,7 @@ def prune_command(
     from . import PruneError
     from .job import run_prune
     from .measure import Measure
+    from .recover import Recovery
     from .report import COLUMNS, table_rows, text_table
     from .sweep import parse_targets, run_sweep, text
 
@@ -61,13 +75,21 @@ def prune_command(
             if ratio is not None or target_macs is not None or steps != 1:
                 raise PruneError("--sweep sets the MACs targets itself: leave out --ratio, --target-macs and --steps")
             rep, files = run_sweep(model, parse_targets(sweep), out, m, importance=importance,
-                                   global_pruning=global_pruning, round_to=round_to, log=say)
+                                   global_pruning=global_pruning, round_to=round_to, stats=data or calib, log=say)
             typer.echo(text(rep))
         else:
+            rec = None
+            if finetune_epochs or teacher:
+                if not data or not finetune_epochs:
+                    raise PruneError("recovery needs both --data (training data) and --finetune-epochs N")
+                rec = Recovery(data, finetune_epochs, model if teacher == "auto" else teacher, step_epochs,
+                               ft_imgsz or imgsz, ft_batch, {"workers": ft_workers, "threads": ft_threads})
             job = run_prune(model, out, m, ratio=ratio, target_macs=target_macs, importance=importance,
-                            global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32, log=say)
+                            global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32,
+                            recovery=rec, stats=data or calib, log=say)
             typer.echo(text_table(COLUMNS, table_rows(job.report["rows"])))
-            typer.echo(job.report["notes"][0])
+            for note in job.report["notes"]:
+                typer.echo(note)
             rep, files = job.report, {"model": job.model_path, **job.files}
         if html:
             from ...report.prune_report import prune_report

@@ -13,7 +13,7 @@ from .pruner import count
 
 #: Runtime name → (backend, inference precision). INT8 is an NNCF-quantized IR run by OpenVINO.
 RUNTIMES = {"openvino-fp32": ("openvino", "fp32"), "openvino-int8": ("openvino", "fp32"), "torch-fp32": ("torch", "fp32")}
-RECOVERY_PENDING = "recovery fine-tuning arrives with `yolopt train`; not run"
+RECOVERY_PENDING = "no recovery data: give --data and --finetune-epochs"
 #: Rows the issue's report has that need the trainer; listed (empty) until those steps run.
 PENDING_VARIANTS = ("pruned + fine-tuned", "pruned + fine-tuned + teacher", "pruned + fine-tuned + INT8")
 
@@ -37,7 +37,7 @@ class Measure:
     calib: str | Path | None = None
     calib_images: int = 300
     imgsz: int = 640
-    seconds: float = 0.0  # 0: one pass over the images
+    seconds: float = 10.0  # 0: one pass over the images
     rounds: int = 2
 
     def check(self) -> None:

@@ -60,6 +60,8 @@ def channel_rows(channels: list[dict[str, Any]]) -> list[list[str]]:
 
 
 CHANNEL_COLUMNS = ("layer", "in channels", "out before", "out after", "kept")
+FT_COLUMNS = ("run", "teacher", "data", "label-free", "epochs", "imgsz", "seconds")
+BN_COLUMNS = ("model", "BN channels", "median |scale|", "< 0.01", "< 0.1")
 
 
 def markdown(rep: dict[str, Any]) -> str:
@@ -74,6 +76,14 @@ def markdown(rep: dict[str, Any]) -> str:
              md_table(COLUMNS, table_rows(rep["rows"]))]
     if rep.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in rep["notes"]]
+    if rep.get("finetune"):
+        lines += ["", "## Fine-tuning", "", md_table(FT_COLUMNS, [
+            [f["name"], f["teacher"] or "-", str(f["data"]), "yes" if f["label_free"] else "no", str(f["epochs"]),
+             str(f["imgsz"]), f"{f['seconds']:.0f}"] for f in rep["finetune"]])]
+    if rep.get("bn_scales"):
+        lines += ["", "## BatchNorm |scale|", "", md_table(BN_COLUMNS, [
+            [k, str(h["channels"]), f"{h['median']:.3g}", f"{h['below_0.01']:.1%}", f"{h['below_0.1']:.1%}"]
+            for k, h in rep["bn_scales"].items()])]
     lines += ["", "## Channels per layer", "", md_table(CHANNEL_COLUMNS, channel_rows(rep["channels"]))]
     return "\n".join(lines) + "\n"
 

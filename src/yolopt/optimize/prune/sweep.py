@@ -8,9 +8,11 @@ from typing import Any, Callable
 
 from ...optional import require
 from .errors import PruneError
-from .job import NO_RECOVERY_NOTE, measured_with
+from .job import NO_RECOVERY_NOTE, NO_STATS_NOTE, measured_with
 from .measure import Measure, Variant, measure
-from .pruner import load_detector, prune, ratio_for_macs, splittable
+from .pruner import load_detector, prune, ratio_for_macs, splittable, stat_batches
+from .recover import training_images
+from .taylor import labelled_batches, loss_gradients
 from .report import md_table, text_table, with_ratios
 
 COLUMNS = ("target MACs", "model", "runtime", "ratio", "MACs kept", "GFLOPs@640", "params (M)", "infer img/s",
@@ -30,20 +32,28 @@ def parse_targets(text: str) -> list[float]:
 
 
 def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measure, *, importance: str = "l1",
-              global_pruning: bool = False, round_to: int = 8, log: Callable[[str], None] = lambda s: None
-              ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Prune ``model`` to each MACs target, measure every variant with the original, write sweep.json/.md/.png."""
+              global_pruning: bool = False, round_to: int = 8, stats: str | Path | None = None,
+              log: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Prune ``model`` to each MACs target, measure every variant with the original, write sweep.json/.md/.png.
+
+    ``stats``: images (or a labelled dataset) for BN unfolding and bias compensation (and taylor's gradients).
+    """
     from ...bench.runner import machine
 
     require("torch_pruning", "yolopt[prune]", "channel pruning")
     m.check()
     original = load_detector(model)
+    batches = stat_batches(training_images(stats), m.imgsz) if stats else None
+    labelled = labelled_batches(stats, m.imgsz) if importance == "taylor" and stats else None
     variants, info = [Variant("original", original)], {"original": {"target": 1.0, "ratio": 0.0, "macs_kept": 1.0}}
     net, memo = splittable(original.net), {}  # trial prunings shared by the targets
+    if labelled:
+        loss_gradients(net, labelled, original.spec.nc)  # taylor ranks the trial prunings too
     for t in targets:
         log(f"pruning to {t} of the MACs ...")
         r = ratio_for_macs(net, t, importance, global_pruning, round_to, log, memo)
-        res = prune(original, ratio=r, importance=importance, global_pruning=global_pruning, round_to=round_to)
+        res = prune(original, ratio=r, importance=importance, global_pruning=global_pruning, round_to=round_to,
+                    batches=batches, labelled=labelled)
         name = f"pruned to {t:g} MACs"
         variants.append(Variant(name, res.model))
         info[name] = {"target": t, "ratio": res.ratio, "macs_kept": round(res.macs_fraction, 4)}
@@ -53,7 +63,8 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         r.update(info[r["model"]])
     rep = {"original": str(model), "machine": machine(), "importance": importance,
            "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "rows": rows,
-           "measured": measured, "recovery": "none", "notes": [NO_RECOVERY_NOTE]}
+           "measured": measured, "recovery": "none",
+           "notes": [NO_RECOVERY_NOTE] + ([] if batches else [NO_STATS_NOTE])}
     return rep, save_sweep(rep, out)
 
 
