@@ -46,6 +46,8 @@ def prune_command(
     ft_batch: int = typer.Option(16, "--ft-batch", help="Fine-tuning batch size."),
     ft_workers: int = typer.Option(2, "--ft-workers", help="Fine-tuning data loader workers."),
     ft_threads: Optional[int] = typer.Option(None, "--ft-threads", help="torch threads while fine-tuning."),
+    ft_lr0: Optional[float] = typer.Option(None, "--ft-lr0", help="Fine-tune with AdamW at this learning rate "
+                                           "(default: --optimizer auto's choice, AdamW at 0.002 * 5 / (4 + nc))."),
     html: Optional[str] = typer.Option(None, "--html", help="Also write the report as self-contained HTML here."),
 ) -> None:
     """Prune channels (Torch-Pruning) to a MACs target or ratio; report size, GFLOPs, img/s and mAP before/after.
@@ -83,7 +85,8 @@ def prune_command(
                 if not data or not finetune_epochs:
                     raise PruneError("recovery needs both --data (training data) and --finetune-epochs N")
                 rec = Recovery(data, finetune_epochs, model if teacher == "auto" else teacher, step_epochs,
-                               ft_imgsz or imgsz, ft_batch, {"workers": ft_workers, "threads": ft_threads})
+                               ft_imgsz or imgsz, ft_batch, {"workers": ft_workers, "threads": ft_threads,
+                                                                  **({"optimizer": "AdamW", "lr0": ft_lr0} if ft_lr0 else {})})
             job = run_prune(model, out, m, ratio=ratio, target_macs=target_macs, importance=importance,
                             global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32,
                             recovery=rec, stats=data or calib, log=say)

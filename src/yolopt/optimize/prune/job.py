@@ -59,9 +59,9 @@ def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | 
     from ...bench.runner import machine
 
     m.check()
+    original = load_detector(model)  # a clear error before measuring anything
     if recovery is not None:
-        recovery.check()
-    load_detector(model)  # a clear error before measuring anything
+        recovery.check(original.names)
     out = Path(out)
     source = recovery.data if recovery is not None else stats
     batches = stat_batches(training_images(source), m.imgsz) if source else None
@@ -73,7 +73,7 @@ def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | 
     teacher = None if recovery is None else recovery.teacher
     tuning: list[dict[str, Any]] = []
     if recovery is not None and steps > 1 and on_step is None:
-        on_step = step_hook(recovery, out / "finetune", teacher, steps, tuning, load_detector(model), log)
+        on_step = step_hook(recovery, out / "finetune", teacher, steps, tuning, original, log)
     res = prune(model, ratio=ratio, target_macs=target_macs, importance=importance, global_pruning=global_pruning,
                 round_to=round_to, steps=steps, on_step=on_step, batches=batches, labelled=labelled, log=log)
     path = save_yolopt(res.model, out / "pruned.safetensors", half=half)

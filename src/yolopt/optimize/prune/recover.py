@@ -27,8 +27,9 @@ class Recovery:
     batch: int = 16
     settings: dict[str, Any] = field(default_factory=dict)  # more TrainConfig fields (lr0, workers, threads...)
 
-    def check(self) -> None:
-        """Bad recovery input, found before any pruning: missing data or teacher, a label-free run with no teacher."""
+    def check(self, names: dict[int, str]) -> None:
+        """Bad recovery input, found before any pruning: missing data or teacher, a label-free run with no teacher,
+        a teacher whose classes are not the model's ``names``."""
         from ...train.config import TrainConfig, TrainConfigError
         from ...train.dataset import is_image_folder
 
@@ -43,10 +44,10 @@ class Recovery:
         except TrainConfigError as e:
             raise PruneError(str(e)) from e
         if self.teacher:
-            from ...train.teacher import load_model_checked
+            from ...train.teacher import check_classes, load_model_checked
 
             try:
-                load_model_checked(self.teacher)
+                check_classes(load_model_checked(self.teacher), names, self.teacher, "the pruned model")
             except TrainConfigError as e:
                 raise PruneError(str(e)) from e
 
