@@ -93,3 +93,17 @@ def test_recovery_bad_input_exits_2_before_work(tmp_path, cli, data, data_dir):
         p = cli("prune", "--ratio", "0.2", "--runtimes", "torch-fp32", "--out", tmp_path / "o", *args)
         assert p.returncode == 2 and __import__("re").search(msg, p.stderr), (args, p.stderr)
         assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_sweep_with_a_recovery_budget(data, tmp_path, cli):
+    out = tmp_path / "s"
+    p = cli("prune", "--sweep", "0.9", "--data", data, "--finetune-epochs", "1", "--teacher", "auto",
+            "--imgsz", "160", "--runtimes", "torch-fp32", "--val", data, "--ft-batch", "4", "--ft-workers", "0",
+            "--ft-threads", "1", "--out", out)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads((out / "sweep.json").read_text())
+    assert rep["recovery"].startswith("1 epochs on") and "teacher" in rep["recovery"]
+    assert [f["name"] for f in rep["finetune"]] == ["target0.9"] and len(rep["rows"]) == 2
+    assert all(r["map50_95"] > 0 for r in rep["rows"])
+    assert "Recovery: 1 epochs" in (out / "sweep.md").read_text()

@@ -46,6 +46,8 @@ def prune_command(
     ft_batch: int = typer.Option(16, "--ft-batch", help="Fine-tuning batch size."),
     ft_workers: int = typer.Option(2, "--ft-workers", help="Fine-tuning data loader workers."),
     ft_threads: Optional[int] = typer.Option(None, "--ft-threads", help="torch threads while fine-tuning."),
+    kd_cls: float = typer.Option(1.0, "--kd-cls", help="Teacher run: weight of class-logit distillation."),
+    kd_dfl: float = typer.Option(1.0, "--kd-dfl", help="Teacher run: weight of box-distribution distillation."),
     ft_lr0: Optional[float] = typer.Option(None, "--ft-lr0", help="Fine-tune with AdamW at this learning rate "
                                            "(default: --optimizer auto's choice, AdamW at 0.002 * 5 / (4 + nc))."),
     html: Optional[str] = typer.Option(None, "--html", help="Also write the report as self-contained HTML here."),
@@ -73,20 +75,22 @@ def prune_command(
             raise PruneError(f"--bench: {missing[0]}")
         m = Measure(tuple(r.strip() for r in runtimes.split(",") if r.strip()), paths, val, calib, calib_images,
                     imgsz, bench_seconds, rounds)
+        rec = None
+        if finetune_epochs or teacher:
+            if not data or not finetune_epochs:
+                raise PruneError("recovery needs both --data (training data) and --finetune-epochs N")
+            lr = {"optimizer": "AdamW", "lr0": ft_lr0} if ft_lr0 else {}
+            rec = Recovery(data, finetune_epochs, model if teacher == "auto" else teacher, step_epochs,
+                           ft_imgsz or imgsz, ft_batch,
+                           {"workers": ft_workers, "threads": ft_threads, "kd_cls": kd_cls, "kd_dfl": kd_dfl, **lr})
         if sweep is not None:
             if ratio is not None or target_macs is not None or steps != 1:
                 raise PruneError("--sweep sets the MACs targets itself: leave out --ratio, --target-macs and --steps")
             rep, files = run_sweep(model, parse_targets(sweep), out, m, importance=importance,
-                                   global_pruning=global_pruning, round_to=round_to, stats=data or calib, log=say)
+                                   global_pruning=global_pruning, round_to=round_to, stats=data or calib,
+                                   recovery=rec, log=say)
             typer.echo(text(rep))
         else:
-            rec = None
-            if finetune_epochs or teacher:
-                if not data or not finetune_epochs:
-                    raise PruneError("recovery needs both --data (training data) and --finetune-epochs N")
-                rec = Recovery(data, finetune_epochs, model if teacher == "auto" else teacher, step_epochs,
-                               ft_imgsz or imgsz, ft_batch, {"workers": ft_workers, "threads": ft_threads,
-                                                                  **({"optimizer": "AdamW", "lr0": ft_lr0} if ft_lr0 else {})})
             job = run_prune(model, out, m, ratio=ratio, target_macs=target_macs, importance=importance,
                             global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32,
                             recovery=rec, stats=data or calib, log=say)

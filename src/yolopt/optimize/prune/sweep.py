@@ -11,7 +11,7 @@ from .errors import PruneError
 from .job import NO_RECOVERY_NOTE, NO_STATS_NOTE, measured_with
 from .measure import Measure, Variant, measure
 from .pruner import load_detector, prune, ratio_for_macs, splittable, stat_batches
-from .recover import training_images
+from .recover import Recovery, finetune, training_images
 from .taylor import labelled_batches, loss_gradients
 from .report import md_table, text_table, with_ratios
 
@@ -33,18 +33,24 @@ def parse_targets(text: str) -> list[float]:
 
 def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measure, *, importance: str = "l1",
               global_pruning: bool = False, round_to: int = 8, stats: str | Path | None = None,
-              log: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], dict[str, Path]]:
+              recovery: Recovery | None = None, log: Callable[[str], None] = lambda s: None
+              ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Prune ``model`` to each MACs target, measure every variant with the original, write sweep.json/.md/.png.
 
     ``stats``: images (or a labelled dataset) for BN unfolding and bias compensation (and taylor's gradients).
+    ``recovery``: each pruned model is fine-tuned with that budget (with its teacher when given) before measuring.
     """
     from ...bench.runner import machine
 
     require("torch_pruning", "yolopt[prune]", "channel pruning")
     m.check()
     original = load_detector(model)
+    if recovery is not None:
+        recovery.check(original.names)
+        stats = recovery.data
     batches = stat_batches(training_images(stats), m.imgsz) if stats else None
     labelled = labelled_batches(stats, m.imgsz) if importance == "taylor" and stats else None
+    tuning: list[dict[str, Any]] = []
     variants, info = [Variant("original", original)], {"original": {"target": 1.0, "ratio": 0.0, "macs_kept": 1.0}}
     net, memo = splittable(original.net), {}  # trial prunings shared by the targets
     if labelled:
@@ -55,7 +61,12 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         res = prune(original, ratio=r, importance=importance, global_pruning=global_pruning, round_to=round_to,
                     batches=batches, labelled=labelled)
         name = f"pruned to {t:g} MACs"
-        variants.append(Variant(name, res.model))
+        tuned = res.model
+        if recovery is not None:
+            tuned, ft = finetune(res.model, recovery, Path(out) / "finetune", f"target{t:g}", recovery.teacher,
+                                 recovery.epochs, log)
+            tuning.append(ft)
+        variants.append(Variant(name, tuned))
         info[name] = {"target": t, "ratio": res.ratio, "macs_kept": round(res.macs_fraction, 4)}
     measured = measured_with(m)
     rows = with_ratios(measure(variants, Path(out) / "sweep", m, log))
@@ -63,9 +74,16 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         r.update(info[r["model"]])
     rep = {"original": str(model), "machine": machine(), "importance": importance,
            "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "rows": rows,
-           "measured": measured, "recovery": "none",
-           "notes": [NO_RECOVERY_NOTE] + ([] if batches else [NO_STATS_NOTE])}
+           "measured": measured, "recovery": recovery_text(recovery), "finetune": tuning,
+           "notes": ([] if recovery else [NO_RECOVERY_NOTE]) + ([] if batches else [NO_STATS_NOTE])}
     return rep, save_sweep(rep, out)
+
+
+def recovery_text(rec: Recovery | None) -> str:
+    if rec is None:
+        return "none"
+    return (f"{rec.epochs} epochs on {rec.data} at {rec.imgsz}" + (f", teacher {rec.teacher}" if rec.teacher else "")
+            + (" (label-free)" if rec.label_free else ""))
 
 
 def sweep_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -106,7 +124,8 @@ def figure(rep: dict[str, Any]) -> Any:
     a.set_xlabel("end-to-end img/s vs original (labels: MACs kept)")
     b.set_xlabel("GFLOPs at 640")
     for ax in (a, b):
-        ax.set_ylabel("mAP50-95 (no recovery fine-tuning)")
+        ax.set_ylabel("mAP50-95" + (" (no recovery fine-tuning)" if rep["recovery"] == "none" else
+                                    f" after {rep['recovery'].split(' on ')[0]} of fine-tuning"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"yolopt prune sweep: {rep['original']}, {rep['scope']} {rep['importance']} ({rep['machine']})",
@@ -120,7 +139,8 @@ def save_sweep(rep: dict[str, Any], out: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = {"json": out / "sweep.json", "markdown": out / "sweep.md", "chart": out / "sweep.png"}
     files["json"].write_text(json.dumps(rep, indent=2) + "\n")
-    files["markdown"].write_text(f"# yolopt prune sweep: {rep['original']}\n\nMachine: {rep['machine']}. {rep['measured']}\n\n"
+    files["markdown"].write_text(f"# yolopt prune sweep: {rep['original']}\n\nMachine: {rep['machine']}. {rep['measured']} "
+                                 f"Recovery: {rep['recovery']}.\n\n"
                                  + md_table(COLUMNS, sweep_rows(rep["rows"])) + "\n\n"
                                  + "\n".join(f"- {n}" for n in rep["notes"]) + "\n")
     chart(rep, files["chart"])
