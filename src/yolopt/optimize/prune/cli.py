@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Optional
 
 import typer
@@ -68,6 +70,7 @@ def prune_command(
     from .sweep import parse_targets, run_sweep, text
 
     say = lambda s: typer.echo(s, err=True)  # noqa: E731
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # fine-tuning's epoch lines
     try:
         missing: list[str] = []
         paths = spread(image_files([bench], missing), bench_images) if bench else None
