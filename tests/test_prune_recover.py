@@ -15,6 +15,7 @@ from yolopt.optimize.prune import PruneError, prune  # noqa: E402
 from yolopt.optimize.prune.pruner import splittable, stat_batches  # noqa: E402
 from yolopt.optimize.prune.taylor import labelled_batches  # noqa: E402
 
+from browser import page_checks, table_with  # noqa: E402
 from test_train_run import coco_subset  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def test_prune_then_finetune_recovers_map(yolov8n_pt, data, tmp_path, cli):
     out = tmp_path / "p"
     p = cli("prune", "--model", yolov8n_pt, "--ratio", "0.15", "--importance", "taylor", "--data", data,
             "--finetune-epochs", "3", "--teacher", "auto", "--imgsz", "160", "--runtimes", "torch-fp32",
-            "--val", data, "--ft-batch", "4", "--ft-workers", "0", "--ft-threads", "1", "--ft-lr0", "0.001", "--out", out)
+            "--val", data, "--ft-batch", "4", "--ft-workers", "0", "--ft-threads", "1", "--ft-lr0", "0.001", "--out", out, "--html", out / "report.html")
     assert p.returncode == 0, p.stderr
     rep = json.loads((out / "report.json").read_text())
     ap = {r["model"]: r["map50_95"] for r in rep["rows"]}
@@ -78,6 +79,9 @@ def test_prune_then_finetune_recovers_map(yolov8n_pt, data, tmp_path, cli):
     tuned = load_model(out / "recovered.safetensors")
     assert tuned.meta["train"]["teacher"] and "## Fine-tuning" in (out / "report.md").read_text()
     assert "pruned + fine-tuned + teacher" in p.stdout
+    facts = page_checks((out / "report.html").read_text())
+    assert [r[0] for r in table_with(facts.page, "label-free")["rows"]] == ["plain", "teacher"]
+    assert [r[0] for r in table_with(facts.page, "median |scale|")["rows"]] == ["original", "pruned"]
 
 
 def test_recovery_bad_input_exits_2_before_work(tmp_path, cli, data, data_dir):

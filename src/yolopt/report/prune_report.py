@@ -1,4 +1,5 @@
-"""``yolopt prune --html``: variants x runtimes (size, GFLOPs, img/s, mAP), the chart, channels per layer."""
+"""``yolopt prune --html``: variants x runtimes (size, GFLOPs, img/s, mAP), the chart, fine-tuning runs, BN scales,
+channels per layer."""
 
 from __future__ import annotations
 
@@ -41,6 +42,15 @@ def prune_report(rep: dict[str, Any]) -> Report:
     out.section("Chart", Figure.from_matplotlib(chart, alt="speed and mAP50-95 of every measured variant"))
     if rep.get("notes"):
         out.section("Notes", Text("\n".join(f"- {n}" for n in rep["notes"])))
+    if rep.get("finetune"):
+        out.section("Fine-tuning", Table(
+            ["run", "teacher", "data", "label-free", "epochs", "imgsz", "seconds"],
+            [[f["name"], f["teacher"] or "-", f["data"], "yes" if f["label_free"] else "no", f["epochs"], f["imgsz"],
+              f["seconds"]] for f in rep["finetune"]]))
+    if rep.get("bn_scales"):
+        out.section("BatchNorm |scale|", Table(
+            ["model", "BN channels", "median |scale|", "share < 0.01", "share < 0.1"],
+            [[k, h["channels"], h["median"], h["below_0.01"], h["below_0.1"]] for k, h in rep["bn_scales"].items()]))
     if rep.get("channels"):
         out.section("Channels per layer", Table(
             ["layer", "in before", "in after", "out before", "out after", "kept"],

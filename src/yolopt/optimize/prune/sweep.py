@@ -1,4 +1,5 @@
-"""``yolopt prune --sweep``: prune to several MACs targets and draw accuracy against speed (no recovery yet)."""
+"""``yolopt prune --sweep``: prune to several MACs targets (each fine-tuned with a recovery budget when given) and
+draw accuracy against speed."""
 
 from __future__ import annotations
 
