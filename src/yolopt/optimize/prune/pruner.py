@@ -254,7 +254,8 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     original = load_detector(model)
     net = splittable(original.net)
     if batches and is_folded(net):
-        log(f"unfolded {unfold(net, batches)} folded BatchNorm layers (statistics of {len(batches)} images)")
+        n = unfold(net, batches, per_batch=False)  # one image a batch: pool them, the network's own statistics
+        log(f"unfolded {n} folded BatchNorm layers (statistics of {len(batches)} images)")
     elif importance == "bn" and is_folded(net):
         raise PruneError("importance 'bn' on a model with folded BatchNorm (every scale 1) ranks nothing: give "
                          "images to unfold it (--data or --calib), or use l1/lamp")

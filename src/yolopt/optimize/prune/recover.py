@@ -52,10 +52,11 @@ class Recovery:
                 raise PruneError(str(e)) from e
 
     def train_kw(self, model: str, project: str, teacher: str | None) -> dict[str, Any]:
-        """Training settings: a fine-tune of a few epochs steps at every batch (no accumulation to 64 images) and
-        without warmup (the weights are trained; warmup's 100-step minimum would be the whole run)."""
+        """Training settings: a fine-tune of a few epochs steps at every batch (no accumulation to 64 images),
+        without warmup (the weights are trained; warmup's 100-step minimum would be the whole run), and with
+        BatchNorm statistics that follow the data (pruning changed every layer's inputs)."""
         return {"data": self.data, "model": model, "imgsz": self.imgsz, "batch": self.batch, "nbs": self.batch,
-                "warmup_epochs": 0.0, "close_mosaic": max(1, self.epochs // 3), "val": False, "plots": False,
+                "warmup_epochs": 0.0, "freeze_bn": False, "close_mosaic": max(1, self.epochs // 3), "val": False, "plots": False,
                 "project": project, "exist_ok": True, "teacher": teacher, **self.settings}
 
     @property

@@ -128,7 +128,8 @@ def figure(rep: dict[str, Any]) -> Any:
         ax.set_ylabel("mAP50-95" + (" (no recovery fine-tuning)" if rep["recovery"] == "none" else
                                     f" after {rep['recovery'].split(' on ')[0]} of fine-tuning"))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # no speed measured: the left panel has no line
+            ax.legend(fontsize=8)
     fig.suptitle(f"yolopt prune sweep: {rep['original']}, {rep['scope']} {rep['importance']} ({rep['machine']})",
                  fontsize=9)
     fig.tight_layout()
