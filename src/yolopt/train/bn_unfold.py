@@ -15,6 +15,8 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..model.hooks import run_with_input_hooks
+
 
 def batchnorms(net: nn.Module) -> list[nn.BatchNorm2d]:
     """Every BatchNorm layer of ``net`` in module order."""
@@ -66,16 +68,7 @@ def input_stats(net: nn.Module, batches: Iterable[torch.Tensor],
         for acc, p in zip(s, parts):
             acc += p
 
-    was_training = net.training
-    net.eval()
-    handles = [bn.register_forward_pre_hook(hook) for bn in batchnorms(net)]
-    try:
-        for x in batches:
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
-        net.train(was_training)
+    run_with_input_hooks(net, batchnorms(net), hook, batches)
     out = {}
     for mod in batchnorms(net):
         packed = torch.cat(sums[mod])

@@ -13,6 +13,8 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from ...model.hooks import run_with_input_hooks
+
 
 @torch.no_grad()
 def input_means(net: nn.Module, batches: Iterable[torch.Tensor]) -> dict[nn.Conv2d, torch.Tensor]:
@@ -25,16 +27,7 @@ def input_means(net: nn.Module, batches: Iterable[torch.Tensor]) -> dict[nn.Conv
         s[0] += x.sum((0, 2, 3))
         s[1] += x.shape[0] * x.shape[2] * x.shape[3]
 
-    was_training = net.training
-    net.eval()
-    handles = [m.register_forward_pre_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        for x in batches:
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
-        net.train(was_training)
+    run_with_input_hooks(net, [m for m in net.modules() if isinstance(m, nn.Conv2d)], hook, batches)
     return {m: (s / n).float() for m, (s, n) in sums.items()}
 
 
