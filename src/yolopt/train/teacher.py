@@ -22,15 +22,22 @@ from .results import KD_COLUMNS
 KD_ITEMS = KD_COLUMNS
 
 
+def load_named(path: str | Path, option: str) -> YoloModel:
+    """The model ``option`` (``--model``, ``--teacher``) names — a file or an official name — or a
+    :class:`TrainConfigError` naming the option and the value."""
+    key = str(path)
+    if not Path(key).exists() and key not in OFFICIAL:
+        raise TrainConfigError(f"{option} {key!r}: no such file, and not a model name ({', '.join(OFFICIAL)})")
+    try:
+        return load_model(key)
+    except (ValueError, OSError, RuntimeError) as e:
+        raise TrainConfigError(f"{option} {key}: {e}") from e
+
+
 def load_model_checked(path: str | Path) -> YoloModel:
     """The teacher model named by ``--teacher``, or a :class:`TrainConfigError` naming it."""
     key = str(path)
-    if not Path(key).exists() and key not in OFFICIAL:
-        raise TrainConfigError(f"--teacher {key!r}: no such file, and not a model name ({', '.join(OFFICIAL)})")
-    try:
-        teacher = load_model(key)
-    except (ValueError, OSError, RuntimeError) as e:
-        raise TrainConfigError(f"--teacher {key}: {e}") from e
+    teacher = load_named(key, "--teacher")
     if not isinstance(teacher.net.model[-1], Detect):
         raise TrainConfigError(f"--teacher {key}: not a YOLOv8 detector")
     return teacher

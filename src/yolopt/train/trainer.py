@@ -31,7 +31,7 @@ from .optim import Schedule, auto_optimizer, build_optimizer, freeze
 from .dataset import is_image_folder
 from .profiler import StepTimer
 from .sparsity import add_l1_grad, plot_histograms, scale_histogram
-from .teacher import KD_ITEMS, Distiller, check_classes, class_list, load_model_checked
+from .teacher import KD_ITEMS, Distiller, check_classes, class_list, load_model_checked, load_named
 
 log = logging.getLogger("yolopt.train")
 
@@ -70,12 +70,7 @@ def resolve_model(cfg: TrainConfig, names: dict[int, str]) -> tuple[YoloModel, l
         if cfg.nc != len(names):
             raise TrainConfigError(f"--nc {cfg.nc} but the dataset has {len(names)} classes")
         return fresh(scale, names, cfg.imgsz), [f"YOLOv8{scale} with {len(names)} classes, random initialisation"]
-    if not Path(key).exists() and key not in OFFICIAL:
-        raise TrainConfigError(f"--model {key!r}: no such file, and not a model name ({', '.join(OFFICIAL)})")
-    try:
-        model = load_model(key)
-    except (ValueError, OSError, RuntimeError) as e:
-        raise TrainConfigError(f"--model {key}: {e}") from e
+    model = load_named(key, "--model")
     old_nc = model.spec.nc
     model, reinit = with_classes(model, names)
     notes = [f"loaded {key} (YOLOv8{model.spec.scale}, {old_nc} classes)"]
