@@ -17,7 +17,7 @@ from torch import nn
 
 from ..bench.monitor import rss_bytes
 from ..errors import YoloptError
-from ..model import OFFICIAL, SCALES, YoloModel, load_model
+from ..model import SCALES, YoloModel
 from ..model.adapt import fresh, with_classes
 from ..model.shapes import apply_channels, conv_channels
 from ..model.yolo import YOLOv8
@@ -82,10 +82,7 @@ def resolve_model(cfg: TrainConfig, names: dict[int, str]) -> tuple[YoloModel, l
 
 def _student_names(cfg: TrainConfig) -> dict[int, str]:
     """The class names of the model ``cfg`` starts from (before any re-heading to the data)."""
-    key = str(cfg.model)
-    if not Path(key).exists() and key not in OFFICIAL:
-        raise TrainConfigError(f"--model {key!r}: no such file, and not a model name ({', '.join(OFFICIAL)})")
-    return load_model(key).names
+    return load_named(cfg.model, "--model").names
 
 
 def clean_copy(net: nn.Module, model: YoloModel) -> YoloModel:
@@ -314,7 +311,8 @@ class Trainer:
                     loss = loss * self.world * self.world  # global normalisation; DDP averages over ranks
                 if self.distiller is not None:
                     kd = self.distiller(img, (box, cls))
-                    loss = loss + sum(kd.values()) * img.shape[0]  # same per-image scale as the detection loss
+                    # per-image scale like the detection loss; x world: DDP averages the ranks' gradients
+                    loss = loss + sum(kd.values()) * img.shape[0] * self.world
                     items = torch.cat((items, torch.stack([kd.get(k, loss.new_zeros(())).detach()
                                                            for k in ("cls", "dfl", "feature")]).to(items.device)))
             finite = torch.isfinite(loss).all()
