@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from yolopt.bench.runner import machine
+from yolopt.export.files import model_files
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SUFFIX = {"tflite": ".tflite", "ncnn": ".param", "coreml": ".mlpackage"}
@@ -26,11 +27,7 @@ SUFFIX = {"tflite": ".tflite", "ncnn": ".param", "coreml": ".mlpackage"}
 
 def file_mb(path: Path) -> float:
     """Size of an exported model with its side files (.bin for NCNN; the folder of an .mlpackage)."""
-    if path.is_dir():
-        files = [p for p in path.rglob("*") if p.is_file()]
-    else:
-        files = [path, path.with_suffix(".bin")] if path.suffix == ".param" else [path]
-    return sum(p.stat().st_size for p in files if p.exists()) / 1e6
+    return sum(p.stat().st_size for p in model_files(path) if p.exists()) / 1e6
 
 
 def interleaved_img_s(backends: dict[str, object], inputs: list[np.ndarray], rounds: int = 3) -> dict[str, float]:

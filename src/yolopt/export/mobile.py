@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import YoloptError
 from ..model import YoloModel, load_model
+from .files import model_files
 from .verify import Verification, verify
 
 UNVERIFIED = ".unverified"
@@ -84,8 +85,7 @@ def export_mobile(model: str | Path | YoloModel, fmt: str, out: str | Path, half
 
 def _mark_unverified(path: Path) -> Path:
     """Rename the written file(s) with the .unverified suffix so no app loads them by mistake."""
-    siblings = [path.with_suffix(".bin")] if path.suffix == ".param" else []
-    for p in siblings:
+    for p in model_files(path)[1:]:
         if p.exists():
             p.replace(p.with_name(p.name + UNVERIFIED))
     target = path.with_name(path.name + UNVERIFIED)

@@ -8,9 +8,10 @@ from typing import Any, Callable
 
 
 def model_bytes(path: Path) -> int:
-    """Bytes of a model on disk (an IR's .xml + .bin, or the .onnx)."""
-    files = (path, path.with_suffix(".bin")) if path.suffix == ".xml" else (path,)
-    return sum(p.stat().st_size for p in files if p.exists())
+    """Bytes of a model on disk with the weights beside it (an IR's .xml + .bin, NCNN's .param + .bin)."""
+    from ..export.files import model_files
+
+    return sum(p.stat().st_size for p in model_files(path) if p.exists())
 
 
 #: How the report's speed rows are measured (``yolopt bench``'s way), said in the report itself.

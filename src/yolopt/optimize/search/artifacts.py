@@ -103,11 +103,12 @@ class Artifacts:
             from ...model import save_yolopt
 
             return save_yolopt(self.model_of(v), out / "model.safetensors", half=False)  # keeps a pruned channel map
+        from ...export.files import model_files
+
         src = Path(self.file(v, imgsz))
         dst = out / f"model_{v.precision}{src.suffix}"
-        shutil.copyfile(src, dst)
-        if src.suffix == ".xml":
-            shutil.copyfile(src.with_suffix(".bin"), dst.with_suffix(".bin"))
+        for f in model_files(src):
+            shutil.copyfile(f, dst.with_suffix(f.suffix))
         return dst
 
 
