@@ -4,9 +4,10 @@
 
 Each SPEC is ``importance:amount:stats:scope[:steps]``: ``amount`` < 0.5 is a per-layer ratio, else a MACs
 target; ``stats`` ``c`` measures BN unfolding / bias-compensation statistics (and taylor's gradients) on 32
-coco128 images, ``n`` prunes without; ``scope`` ``g`` global or ``l`` per-layer. Scores every ``--every``-th
+coco128 images, ``r`` also re-fits every conv to the original's outputs on them, ``n`` prunes without; ``scope``
+``g`` global, ``l`` per-layer or ``s`` sensitivity-allocated (MACs targets only). Scores every ``--every``-th
 coco-val image (official GT) with the torch backend at 640. Example:
-``python benchmarks/prune_before_ft.py l1:0.02:n:l l1:0.02:c:l taylor:0.1:c:l taylor:0.7:c:g``.
+``python benchmarks/prune_before_ft.py l1:0.02:n:l l1:0.02:c:l taylor:0.1:c:l taylor:0.7:c:g l1:0.7:r:s``.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def main() -> None:
             imp, amount, st, scope, *steps = spec.split(":")
             kw = dict(ratio=float(amount)) if float(amount) < 0.5 else dict(target_macs=float(amount))
             t0 = time.perf_counter()
-            res = prune(model, importance=imp, global_pruning=scope == "g", steps=int(steps[0]) if steps else 1,
-                        batches=stats if st == "c" else None, labelled=labelled, **kw)
+            res = prune(model, importance=imp, global_pruning=scope == "g", sensitivity=scope == "s", steps=int(steps[0]) if steps else 1,
+                        batches=stats if st in "cr" else None, refit=st == "r",
+                        labelled=labelled, log=print, **kw)
             ap50_95 = val(data, res.model, backend="torch", plots=False).metrics.map50_95
             print(f"{spec}: MACs {res.macs_fraction:.3f}, ratio {res.ratio:.3f}, mAP50-95 {ap50_95:.4f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)

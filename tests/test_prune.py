@@ -147,6 +147,9 @@ def test_cli_bad_input_exits_2_before_work(tmp_path, cli):
     assert not (tmp_path / "o").exists()
     p = cli("prune", "--ratio", "0.2", "--runtimes", "openvino-int8", "--out", tmp_path / "o")
     assert p.returncode == 2 and "needs calibration images (--calib)" in p.stderr, p.stderr
+    p = cli("prune", "--ratio", "0.2", "--sensitivity", "--out", tmp_path / "o")
+    assert p.returncode == 2 and "sensitivity allocation needs --target-macs" in p.stderr, p.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_channel_map_that_does_not_fit_is_refused(pruned, tmp_path):

@@ -18,6 +18,10 @@ def prune_command(
                                    "or taylor (|weight x gradient| of the detection loss on labelled --data)."),
     global_pruning: bool = typer.Option(False, "--global/--per-layer", help="Rank channels across the whole "
                                         "network, or remove the same fraction from every layer."),
+    sensitivity: bool = typer.Option(False, "--sensitivity", help="With --target-macs: give each layer the ratio "
+                                     "its measured damage per MAC saved earns (needs --data or --calib images)."),
+    refit: bool = typer.Option(False, "--refit", help="After pruning, re-fit every conv by least squares to "
+                               "reproduce the original's outputs on the --data or --calib images."),
     round_to: int = typer.Option(8, "--round-to", help="Keep channel counts multiples of this (fast kernels)."),
     steps: int = typer.Option(1, "--steps", help="Prune in this many steps (importance re-estimated at each)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="Comma-separated MACs targets, e.g. 0.9,0.8,0.7,0.6,0.5: "
@@ -91,12 +95,12 @@ def prune_command(
                 raise PruneError("--sweep sets the MACs targets itself: leave out --ratio, --target-macs and --steps")
             rep, files = run_sweep(model, parse_targets(sweep), out, m, importance=importance,
                                    global_pruning=global_pruning, round_to=round_to, stats=data or calib,
-                                   recovery=rec, log=say)
+                                   recovery=rec, sensitivity=sensitivity, refit=refit, log=say)
             typer.echo(text(rep))
         else:
             job = run_prune(model, out, m, ratio=ratio, target_macs=target_macs, importance=importance,
                             global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32,
-                            recovery=rec, stats=data or calib, log=say)
+                            recovery=rec, stats=data or calib, sensitivity=sensitivity, refit=refit, log=say)
             typer.echo(text_table(COLUMNS, table_rows(job.report["rows"])))
             for note in job.report["notes"]:
                 typer.echo(note)

@@ -48,12 +48,12 @@ def measured_with(m: Measure) -> str:
 def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | None = None,
               target_macs: float | None = None, importance: str = "l1", global_pruning: bool = False,
               round_to: int = 8, steps: int = 1, on_step: StepHook | None = None, half: bool = True,
-              recovery: Recovery | None = None, stats: str | Path | None = None,
-              log: Callable[[str], None] = lambda s: None) -> PruneJob:
+              recovery: Recovery | None = None, stats: str | Path | None = None, sensitivity: bool = False,
+              refit: bool = False, log: Callable[[str], None] = lambda s: None) -> PruneJob:
     """Prune ``model``, save ``out/pruned.safetensors``, fine-tune it (``recovery``: without and with the teacher,
     ``out/recovered.safetensors``), measure every variant, write ``out/report.*``.
 
-    Images for the pruning statistics (BN unfolding, bias compensation) come from ``recovery.data``, else
+    Images for the pruning statistics (BN unfolding, bias compensation, ``refit``, ``sensitivity``) come from ``recovery.data``, else
     ``stats`` (e.g. the calibration images); taylor importance needs labelled ``recovery.data``.
     """
     from ...bench.runner import machine
@@ -75,7 +75,8 @@ def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | 
     if recovery is not None and steps > 1 and on_step is None:
         on_step = step_hook(recovery, out / "finetune", teacher, steps, tuning, original, log)
     res = prune(model, ratio=ratio, target_macs=target_macs, importance=importance, global_pruning=global_pruning,
-                round_to=round_to, steps=steps, on_step=on_step, batches=batches, labelled=labelled, log=log)
+                round_to=round_to, steps=steps, on_step=on_step, batches=batches, labelled=labelled, refit=refit,
+                sensitivity=sensitivity, log=log)
     path = save_yolopt(res.model, out / "pruned.safetensors", half=half)
     log(f"wrote {path}: {res.macs_fraction:.3f} of the MACs, {res.params[1] / res.params[0]:.3f} of the parameters")
     variants = [Variant("original", res.original), Variant("pruned (before fine-tuning)", res.model)]

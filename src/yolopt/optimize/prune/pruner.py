@@ -27,6 +27,7 @@ from ...optional import require
 from ...train.bn_unfold import is_folded, unfold
 from .compensate import compensate, following_bn, input_means
 from .errors import PruneError
+from .reconstruct import reconstruct
 from .taylor import loss_gradients
 
 IMPORTANCES = ("l1", "bn", "lamp", "taylor")
@@ -34,6 +35,8 @@ IMPORTANCES = ("l1", "bn", "lamp", "taylor")
 #: count at 640 is this one times (640 / TRACE_SIZE) ** 2 (exactly: every layer is a conv, pool or upsample).
 TRACE_SIZE = 160
 GFLOPS_SIZE = 640
+#: Images the sensitivity allocation measures each group's damage on (of the statistics images).
+SENSITIVITY_IMAGES = 8
 
 #: ``on_step(step, net)``: called after each of ``steps`` pruning steps (e.g. to fine-tune before the next one).
 StepHook = Callable[[int, nn.Module], None]
@@ -77,7 +80,8 @@ def kept_channels(channels: int, ratio: float, round_to: int) -> int:
 
 
 def _make_pruner(net: nn.Module, importance: str, ratio: float, global_pruning: bool, round_to: int,
-                 steps: int) -> Any:
+                 steps: int, ratios: dict[str, float] | None = None) -> Any:
+    """Torch-Pruning's pruner for ``net``; ``ratios`` (layer name -> ratio) overrides ``ratio`` per group."""
     import torch_pruning as tp
 
     class NearestPruner(tp.pruner.BasePruner):
@@ -89,9 +93,16 @@ def _make_pruner(net: nn.Module, importance: str, ratio: float, global_pruning: 
 
     det = net.model[-1]
     ignored = [m for i in range(det.nl) for m in (det.cv2[i][-1], det.cv3[i][-1])] + [det.dfl]
+    mods = dict(net.named_modules())
     return NearestPruner(net, torch.zeros(1, 3, TRACE_SIZE, TRACE_SIZE), importance=_importance(importance),
                          global_pruning=global_pruning, pruning_ratio=ratio, iterative_steps=steps,
+                         pruning_ratio_dict={mods[n]: r for n, r in (ratios or {}).items()},
                          ignored_layers=ignored, round_to=round_to)
+
+
+def pruner_kept(channels: int, ratio: float, round_to: int) -> int:
+    """Channels NearestPruner leaves of ``channels`` at ``ratio`` (at least one multiple of ``round_to``)."""
+    return min(channels, max(round_to, _nearest(channels - int(channels * ratio), round_to)))
 
 
 def count(net: nn.Module) -> tuple[float, int]:
@@ -161,11 +172,12 @@ def max_ratio(net: nn.Module, importance: str, round_to: int) -> float:
     return round(lo, 3)
 
 
-def _pruned_copy(net: nn.Module, ratio: float, importance: str, global_pruning: bool, round_to: int) -> nn.Module:
+def _pruned_copy(net: nn.Module, ratio: float, importance: str, global_pruning: bool, round_to: int,
+                 ratios: dict[str, float] | None = None) -> nn.Module:
     trial = copy.deepcopy(net)
     for t, p in zip(trial.parameters(), net.parameters()):  # taylor importance reads the gradients
         t.grad = None if p.grad is None else p.grad.clone()
-    _make_pruner(trial, importance, ratio, global_pruning, round_to, 1).step()
+    _make_pruner(trial, importance, ratio, global_pruning, round_to, 1, ratios).step()
     return trial
 
 
@@ -228,17 +240,55 @@ def channel_table(before: nn.Module, after: nn.Module) -> list[dict[str, Any]]:
             for k, v in conv_channels(before).items()]
 
 
+def sensitivity_ratios(net: nn.Module, target: float, importance: str, round_to: int, batches: list[torch.Tensor],
+                       log: Callable[[str], None] = lambda s: None) -> dict[str, float]:
+    """Per-group ratios (layer name -> ratio) that reach ``target`` x the MACs with the least measured damage."""
+    from .allocate import allocate, sensitivities
+
+    base = count(net)[0]
+    probe = _make_pruner(net, importance, 0.0, False, round_to, 1)
+    options = sensitivities(probe, net, batches[:SENSITIVITY_IMAGES], lambda c, r: pruner_kept(c, r, round_to),
+                            TRACE_SIZE, log=log)
+    names = {m: n for n, m in net.named_modules()}
+    memo: dict[tuple, float] = {}
+
+    def frac(ratios: dict[nn.Module, float]) -> float:
+        named = {names[m]: r for m, r in ratios.items()}
+        key = tuple(sorted(named.items()))
+        if key not in memo:
+            memo[key] = count(_pruned_copy(net, 0.0, importance, False, round_to, named))[0] / base
+        return memo[key]
+
+    try:
+        return {names[m]: r for m, r in allocate(options, target, frac, log).items()}
+    except ValueError as e:
+        raise PruneError(f"--target-macs {target}: {e}") from e
+
+
+def track_kept(group: Any, names: dict[nn.Module, str], kept: dict[str, torch.Tensor]) -> None:
+    """Before ``group.prune()``: drop the group's removed output channels from ``kept`` (original indices)."""
+    for dep, idxs in group:
+        conv = dep.target.module
+        if isinstance(conv, nn.Conv2d) and dep.handler.__name__ == "prune_out_channels":
+            cur = kept.get(names[conv], torch.arange(conv.out_channels))
+            mask = torch.ones(len(cur), dtype=torch.bool)
+            mask[torch.as_tensor(sorted({int(i) for i in idxs}), dtype=torch.long)] = False
+            kept[names[conv]] = cur[mask]
+
+
 def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_macs: float | None = None,
           importance: str = "l1", global_pruning: bool = False, round_to: int = 8, steps: int = 1,
           on_step: StepHook | None = None, batches: list[torch.Tensor] | None = None,
-          labelled: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-          log: Callable[[str], None] = lambda s: None) -> PruneResult:
+          labelled: list[tuple[torch.Tensor, torch.Tensor]] | None = None, refit: bool = False,
+          sensitivity: bool = False, log: Callable[[str], None] = lambda s: None) -> PruneResult:
     """Prune a YOLOv8 detector by a channel ``ratio`` or down to ``target_macs`` x its MACs; returns the result.
 
     ``steps`` > 1 prunes in that many equal steps, importance re-estimated at each one; ``on_step(step, net)``
     runs after each step (the place for recovery fine-tuning). ``batches`` (float images in 0..1, e.g.
     :func:`stat_batches`) unfold folded BatchNorm first (so ``bn`` importance sees real scales) and let every
-    removed channel's mean be folded into its consumers (:mod:`.compensate`). ``labelled`` (image, targets)
+    removed channel's mean be folded into its consumers (:mod:`.compensate`); with ``refit`` every conv is then
+    re-fitted to the original's outputs on them (:mod:`.reconstruct`), and ``sensitivity`` gives each layer the
+    ratio its measured damage per MAC saved earns (:mod:`.allocate`; ``target_macs`` only). ``labelled`` (image, targets)
     batches give ``taylor`` importance its loss gradients (:func:`.taylor.labelled_batches`), re-measured at
     every step. All checks run before any pruning.
     """
@@ -259,17 +309,27 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     elif importance == "bn" and is_folded(net):
         raise PruneError("importance 'bn' on a model with folded BatchNorm (every scale 1) ranks nothing: give "
                          "images to unfold it (--data or --calib), or use l1/lamp")
+    if sensitivity and (target_macs is None or not batches or global_pruning):
+        raise PruneError("sensitivity allocation needs --target-macs (not --ratio), images (--data or --calib) to "
+                         "measure damage on, and per-layer scope (not --global)")
     if importance == "taylor":
         log(f"taylor: detection loss {loss_gradients(net, labelled, original.spec.nc):.3f} on {len(labelled)} batches")
+    ratios = None
     if ratio is not None:
         _check_ratio(net, ratio, round_to, importance, global_pruning)
+    elif sensitivity:
+        log(f"measuring each layer's sensitivity to allocate {target_macs} of the MACs ...")
+        ratios = sensitivity_ratios(net, target_macs, importance, round_to, batches, log)  # type: ignore[arg-type]
+        ratio = 0.0
     else:
         log(f"searching the ratio that keeps {target_macs} of the MACs ...")
         ratio = ratio_for_macs(net, target_macs, importance, global_pruning, round_to, log)  # type: ignore[arg-type]
     before = copy.deepcopy(net)
     macs0, params0 = count(net)
-    pruner = _make_pruner(net, importance, ratio, global_pruning, round_to, steps)
+    pruner = _make_pruner(net, importance, ratio, global_pruning, round_to, steps, ratios)
     bns = following_bn(net)
+    names = {m: n for n, m in net.named_modules()}
+    kept: dict[str, torch.Tensor] = {}
     for k in range(1, steps + 1):
         means = input_means(net, batches) if batches else None
         if importance == "taylor" and k > 1:
@@ -277,15 +337,24 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
         for group in pruner.step(interactive=True):
             if means is not None:
                 compensate(group, means, bns)
+            track_kept(group, names, kept)
             group.prune()
+        if refit and batches:
+            n = reconstruct(net, before, kept, batches, log=log)
+            log(f"step {k}/{steps}: re-fitted {n} convs to the original's outputs")
         log(f"step {k}/{steps}: {count(net)[0] / macs0:.3f} of the MACs")
         if on_step is not None:
             on_step(k, net)
     net.eval().zero_grad(set_to_none=True)
     macs1, params1 = count(net)
-    settings = {"ratio": ratio, "target_macs": target_macs, "importance": importance,
-                "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "steps": steps}
+    table = channel_table(before, net)
+    if ratios:  # one ratio per group: report the fraction of all channels removed
+        ratio = round(1 - sum(r["after"] for r in table) / sum(r["before"] for r in table), 4)
+    scope = "sensitivity" if sensitivity else "global" if global_pruning else "per-layer"
+    settings = {"ratio": ratio, "target_macs": target_macs, "importance": importance, "scope": scope,
+                "round_to": round_to, "steps": steps, "refit": bool(refit and batches)}
+    if ratios:
+        settings["ratios"] = ratios
     meta = {**original.meta, "pruned": {**settings, "macs_fraction": round(macs1 / macs0, 4)}}
     pruned = YoloModel(net, dict(original.names), original.imgsz, meta)
-    return PruneResult(pruned, original, ratio, (macs0, macs1), (params0, params1), channel_table(before, net),
-                       settings)
+    return PruneResult(pruned, original, ratio, (macs0, macs1), (params0, params1), table, settings)

@@ -34,8 +34,8 @@ def parse_targets(text: str) -> list[float]:
 
 def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measure, *, importance: str = "l1",
               global_pruning: bool = False, round_to: int = 8, stats: str | Path | None = None,
-              recovery: Recovery | None = None, log: Callable[[str], None] = lambda s: None
-              ) -> tuple[dict[str, Any], dict[str, Path]]:
+              recovery: Recovery | None = None, sensitivity: bool = False, refit: bool = False,
+              log: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], dict[str, Path]]:
     """Prune ``model`` to each MACs target, measure every variant with the original, write sweep.json/.md/.png.
 
     ``stats``: images (or a labelled dataset) for BN unfolding and bias compensation (and taylor's gradients).
@@ -58,9 +58,10 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         loss_gradients(net, labelled, original.spec.nc)  # taylor ranks the trial prunings too
     for t in targets:
         log(f"pruning to {t} of the MACs ...")
-        r = ratio_for_macs(net, t, importance, global_pruning, round_to, log, memo)
-        res = prune(original, ratio=r, importance=importance, global_pruning=global_pruning, round_to=round_to,
-                    batches=batches, labelled=labelled)
+        target = {"target_macs": t} if sensitivity else {
+            "ratio": ratio_for_macs(net, t, importance, global_pruning, round_to, log, memo)}
+        res = prune(original, importance=importance, global_pruning=global_pruning, round_to=round_to,
+                    batches=batches, labelled=labelled, refit=refit, sensitivity=sensitivity, log=log, **target)
         name = f"pruned to {t:g} MACs"
         tuned = res.model
         if recovery is not None:
@@ -74,7 +75,8 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
     for r in rows:
         r.update(info[r["model"]])
     rep = {"original": str(model), "machine": machine(), "importance": importance,
-           "scope": "global" if global_pruning else "per-layer", "round_to": round_to, "rows": rows,
+           "scope": "sensitivity" if sensitivity else "global" if global_pruning else "per-layer",
+           "round_to": round_to, "refit": refit and bool(batches), "rows": rows,
            "measured": measured, "recovery": recovery_text(recovery), "finetune": tuning,
            "notes": ([] if recovery else [NO_RECOVERY_NOTE]) + ([] if batches else [NO_STATS_NOTE])}
     return rep, save_sweep(rep, out)
