@@ -34,12 +34,12 @@ def load_named(path: str | Path, option: str) -> YoloModel:
         raise TrainConfigError(f"{option} {key}: {e}") from e
 
 
-def load_model_checked(path: str | Path) -> YoloModel:
-    """The teacher model named by ``--teacher``, or a :class:`TrainConfigError` naming it."""
+def load_model_checked(path: str | Path, option: str = "--teacher") -> YoloModel:
+    """The teacher model named by ``option``, or a :class:`TrainConfigError` naming it."""
     key = str(path)
-    teacher = load_named(key, "--teacher")
+    teacher = load_named(key, option)
     if not isinstance(teacher.net.model[-1], Detect):
-        raise TrainConfigError(f"--teacher {key}: not a YOLOv8 detector")
+        raise TrainConfigError(f"{option} {key}: not a YOLOv8 detector")
     return teacher
 
 
@@ -47,7 +47,8 @@ def class_list(names: dict[int, str]) -> list[str]:
     return [names[i] for i in sorted(names)]
 
 
-def check_classes(teacher: YoloModel, names: dict[int, str], key: str | Path | None, other: str) -> None:
+def check_classes(teacher: YoloModel, names: dict[int, str], key: str | Path | None, other: str,
+                  option: str = "--teacher") -> None:
     """Distillation needs the teacher to predict exactly ``names`` (count, names and order), else an error."""
     tn, sn = class_list(teacher.names), class_list(names)
     if tn == sn:
@@ -56,7 +57,7 @@ def check_classes(teacher: YoloModel, names: dict[int, str], key: str | Path | N
     diff = next((i for i in range(n) if tn[i] != sn[i]), n)
     where = f"class {diff} is {tn[diff]!r} for the teacher, {sn[diff]!r} for {other}" if diff < n else \
         "one list extends the other"
-    raise TrainConfigError(f"--teacher {key}: it predicts {len(tn)} classes, {other} has {len(sn)}; {where}. "
+    raise TrainConfigError(f"{option} {key}: it predicts {len(tn)} classes, {other} has {len(sn)}; {where}. "
                            "Distillation needs the same class set in the same order")
 
 

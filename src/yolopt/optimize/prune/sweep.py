@@ -20,15 +20,15 @@ COLUMNS = ("target MACs", "model", "runtime", "ratio", "MACs kept", "GFLOPs@640"
            "e2e img/s", "e2e vs original", "mAP50-95", "mAP50")
 
 
-def parse_targets(text: str) -> list[float]:
+def parse_targets(text: str, option: str = "--sweep") -> list[float]:
     """``"0.9,0.8,0.7"`` → [0.9, 0.8, 0.7]; each a fraction of the MACs to keep, in (0, 1)."""
     try:
         targets = [float(t) for t in text.split(",") if t.strip()]
     except ValueError as e:
-        raise PruneError(f"--sweep {text!r}: expected comma-separated fractions such as 0.9,0.8,0.7") from e
+        raise PruneError(f"{option} {text!r}: expected comma-separated fractions such as 0.9,0.8,0.7") from e
     bad = [t for t in targets if not 0 < t < 1]
     if not targets or bad:
-        raise PruneError(f"--sweep {text!r}: every target must be a fraction of the MACs in (0, 1)")
+        raise PruneError(f"{option} {text!r}: every target must be a fraction of the MACs in (0, 1)")
     return sorted(set(targets), reverse=True)
 
 

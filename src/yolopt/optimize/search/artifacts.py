@@ -1,7 +1,8 @@
 """The model file each variant runs: the model itself (torch), a cached export, or an INT8 file made once.
 
-A variant's ``source`` picks the model: "" the one given, else a pruned model file (``--pruned``); each is loaded
-once, checked against the model given (same class names) and keyed by its own weights digest.
+A variant's ``source`` picks the model: "" the one given, else a pruned model file (``--pruned``, or one that
+``--prune`` made, :mod:`.levels`); each is loaded once, checked against the model given (same class names) and
+keyed by its own weights digest.
 
 INT8 files are calibrated once at the model's own input size (the exported graphs take any size) and kept in
 ``cache_dir()/optimize/int8/`` under a digest of the weights, the calibration images and the toolchain, so a
@@ -35,9 +36,22 @@ class Artifacts:
         self.digest = weights_digest(self.model)
         self.calib, self.calib_images, self.root, self.say = calib, calib_images, Path(root), say
         self._models: dict[str, tuple[str, YoloModel, str]] = {"": (self.model_arg, self.model, self.digest)}
+        self._pruning: dict[str, dict[str, Any]] = {}
         for p in pruned:
-            m = load_pruned(p, self.model)
-            self._models[str(p)] = (str(p), m, weights_digest(m))
+            self.add(p)
+
+    def add(self, path: str | Path, pruning: dict[str, Any] | None = None) -> None:
+        """Search the pruned model file ``path`` too; ``pruning``: how it was made (else what its metadata says)."""
+        from ...export.cache import weights_digest
+
+        m = load_pruned(path, self.model)
+        self._models[str(path)] = (str(path), m, weights_digest(m))
+        made = (m.meta.get("pruned") or {}).get("macs_fraction")
+        self._pruning[str(path)] = pruning or ({"macs_kept": made} if made else {})
+
+    def pruning_of(self, v: Variant) -> dict[str, Any] | None:
+        """How ``v``'s pruned model was made (level, recovery budget), or None for the model given."""
+        return self._pruning.get(v.source) if v.source else None
 
     def arg(self, v: Variant) -> str:
         """The model name or file ``v`` runs (the model given, or its pruned file)."""

@@ -10,24 +10,25 @@ if TYPE_CHECKING:
     from .run import OptimizeResult
     from .strategy import Row
 
-COLUMNS = ("stage", "backend", "precision", "source", "exact", "imgsz", "batch", "streams", "threads", "e2e_img_s",
+COLUMNS = ("stage", "backend", "precision", "source", "pruning", "exact", "imgsz", "batch", "streams", "threads", "e2e_img_s",
            "latency_p50_ms", "map50_95", "map50", "drop", "within_budget", "cached", "note")
 
 
-#: The report's table: candidates.csv without the columns that are constant in a search (source is shown only
-#: when pruned models were searched).
-SHOWN = ("stage", "source", "backend", "precision", "imgsz", "batch", "streams", "threads", "e2e_img_s",
+#: The report's table: candidates.csv without the columns that are constant in a search (source and pruning are
+#: shown only when pruned models were searched).
+SHOWN = ("stage", "source", "pruning", "backend", "precision", "imgsz", "batch", "streams", "threads", "e2e_img_s",
          "latency_p50_ms", "map50_95", "drop", "within_budget", "note")
 
 HEADINGS = {"e2e_img_s": "img/s", "latency_p50_ms": "p50 ms", "map50_95": "mAP50-95", "within_budget": "in budget",
             "precision": "prec."}
 
 
-def record(row: "Row", exact: bool) -> dict[str, Any]:
-    """One row as a flat record (candidates.csv and the report's table share it)."""
+def record(row: "Row", exact: bool, pruning: str = "") -> dict[str, Any]:
+    """One row as a flat record (candidates.csv and the report's table share it); ``pruning``: how a pruned
+    source was made (level, recovery budget)."""
     c, v = row.config, row.config.variant
     return {"stage": row.stage, "backend": v.backend, "precision": v.precision, "source": v.source or "model",
-            "exact": exact, "imgsz": c.imgsz, "batch": c.batch, "streams": c.streams or row.speed.get("streams"),
+            "pruning": pruning, "exact": exact, "imgsz": c.imgsz, "batch": c.batch, "streams": c.streams or row.speed.get("streams"),
             "threads": c.threads, "e2e_img_s": row.speed.get("e2e_img_s"), "latency_p50_ms": row.speed.get("latency_ms"),
             "map50_95": row.accuracy.get("map50_95"), "map50": row.accuracy.get("map50"), "drop": row.drop,
             "within_budget": row.feasible, "cached": row.cached, "note": row.note}
@@ -100,7 +101,7 @@ def write_html(res: "OptimizeResult", path: Path) -> Path:
         "configuration", caption="Each point is a model variant at one input size (screening speed, default run "
         "settings). Configs not scored could not have won (see the table)."))
     records = res.records
-    shown = [c for c in SHOWN if c != "source" or any(rec["source"] != "model" for rec in records)]
+    shown = [c for c in SHOWN if c not in ("source", "pruning") or any(rec["source"] != "model" for rec in records)]
     win_idx = next((i for i, r in enumerate(res.rows) if r is w), None)
     rep.section("Candidates", Table([HEADINGS.get(c, c) for c in shown], [[rec[c] for c in shown] for rec in records],
                                     highlight=win_idx,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cache import Cache
+from .levels import PruneLevels, describe
 from .space import Config, SearchError, Variant, layouts, sizes, variants
 from .strategy import Budget, Clock, Row, contenders, pick, score, screen, tune
 
@@ -33,6 +34,7 @@ class OptimizeResult:
     method: str = ""
     commands: list[str] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+    pruning: dict[str, dict[str, Any]] = field(default_factory=dict)  # per pruned source: how it was made
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
     cache_hits: int = 0
@@ -74,6 +76,7 @@ def optimize(
     finalists: int = 3,
     calib_images: int = 300,
     pruned: list[str | Path] | None = None,
+    prune: PruneLevels | None = None,
     cache: bool = True,
     cache_root: str | Path | None = None,
     say: Callable[[str], None] = lambda s: None,
@@ -83,7 +86,9 @@ def optimize(
     Searches backends x precisions (INT8 calibrated on ``calib``) x input sizes ``imgsz`` = (largest, smallest,
     step) x run layouts as :mod:`.strategy` describes, every measurement cached; writes the winner's model
     file, ``deploy.json``, ``candidates.csv`` and ``report.html`` to ``out``. ``time_budget`` in minutes.
-    ``pruned``: pruned model files of ``model`` (``yolopt prune``), searched as more variants, never exact.
+    ``pruned``: pruned model files of ``model`` (``yolopt prune``), searched as more variants, never exact;
+    ``prune``: MACs levels to prune ``model`` to (and recover) first, each then searched like a ``pruned`` file
+    (made once and cached; the time it takes counts against ``time_budget``).
     Raises :class:`SearchError` on bad input; returns a result with ``winner=None`` when nothing qualifies.
     """
     from ..calibration import overlap, spread
@@ -105,12 +110,20 @@ def optimize(
     if not Path(str(model)).exists() and Path(str(model)).suffix:
         raise SearchError(f"--model {model}: no such file")
     art = Artifacts(model, calib, store.root, calib_images, say, pruned)  # checks the pruned files first
+    if prune is not None:
+        prune.check(art.model, val_paths)
     if any(v.precision == "int8" for v in space):
         calib_paths = art.calib_paths()
         both = overlap(calib_paths, val_paths)
         if both:
             say(f"warning: {len(both)} calibration images are also validation images (e.g. {both[0].name}): "
                 "the INT8 accuracy measured will be optimistic")
+    missed: list[str] = []
+    if prune is not None:  # the levels' pruned models: made now (or found in the cache), then searched
+        made, missed = prune.make(art.model, art.model_arg, art.digest, store.root, clock, say)
+        for path, info in made.items():
+            art.add(path, info)
+        space = variants(backends, precisions, ["", *pruned, *made])
     m = Measurer(art, store, spread(val_paths, sample), val)
     native = art.model.imgsz
     budget = Budget(max_drop, objective, latency_budget, native)
@@ -133,14 +146,16 @@ def optimize(
     screened = {r.config: r for r in rows if r.stage == "screen"}
     w_screen = None if winner is None else screened.get(Config(winner.config.variant, winner.config.imgsz))
     res = OptimizeResult(str(model), str(val), objective, max_drop, base_map, rows, winner, w_screen)
-    res.records = [_record(r, budget) for r in rows]
-    res.method = _method(len(configs), sample, screen_seconds, final_seconds, rounds, finalists, final_batches)
+    res.pruning = {v.source: art.pruning_of(v) or {} for v in space if v.source}
+    res.records = [_record(r, budget, res.pruning) for r in rows]
+    res.method = _method(len(configs), sample, screen_seconds, final_seconds, rounds, finalists, final_batches,
+                         None if prune is None else prune.budget(art.model_arg), missed)
     _explain(res, budget)
     out.mkdir(parents=True, exist_ok=True)
     if winner is not None:
         res.files["model"] = art.copy(winner.config.variant, winner.config.imgsz, out)
         res.files["recipe"] = _write_recipe(res, out)
-    res.commands = _commands(res, model, val, calib, out, imgsz, backends, precisions, pruned)
+    res.commands = _commands(res, model, val, calib, out, imgsz, backends, precisions, pruned, prune)
     from .report import write_csv, write_html
 
     res.files["candidates"] = write_csv(res.records, out / "candidates.csv")
@@ -150,16 +165,23 @@ def optimize(
     return res
 
 
-def _record(r: Row, budget: Budget) -> dict[str, Any]:
+def _record(r: Row, budget: Budget, pruning: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from .report import record
 
-    return record(r, budget.exact(r.config))
+    return record(r, budget.exact(r.config), describe(pruning.get(r.config.variant.source)))
 
 
-def _method(n: int, sample: int, screen_s: float, final_s: float, rounds: int, k: int, batches: list[int]) -> str:
+def _method(n: int, sample: int, screen_s: float, final_s: float, rounds: int, k: int, batches: list[int],
+            recovery: str | None = None, missed: list[str] | None = None) -> str:
+    from .levels import IMPORTANCE
     from .strategy import MARGIN
 
-    return (f"- **Screen**: {n} configs (backend x precision x input size), each at the backend's default layout, "
+    levels = "" if recovery is None else (
+        "- **Prune**: the model pruned to each `--prune` level of its MACs (`yolopt prune --sensitivity`: per-layer "
+        f"ratios from the damage measured per MAC saved, {IMPORTANCE} importance), then recovered with "
+        f"{recovery}; each made once and cached, then searched like the model"
+        + "".join(f"; {m}" for m in missed or []) + ".\n")
+    return levels + (f"- **Screen**: {n} configs (backend x precision x input size), each at the backend's default layout, "
             f"end to end (files on disk to detections, `yolopt bench`'s runner) on {sample} validation images "
             f"repeated for {screen_s:g} s.\n"
             "- **Score**: mAP50-95 on the whole validation set (`yolopt val`'s pipeline), model variants fastest "
@@ -189,6 +211,8 @@ def _explain(res: OptimizeResult, budget: Budget) -> None:
                   "end-to-end img/s": w.e2e, "p50 latency ms": w.speed.get("latency_ms"),
                   "mAP50-95": w.accuracy.get("map50_95"), "mAP50": w.accuracy.get("map50"),
                   "drop vs PyTorch FP32": w.drop, "exact (FP32 results)": budget.exact(c)}
+    if c.variant.source:
+        res.chosen["pruning"] = describe(res.pruning.get(c.variant.source))
     value = w.e2e if budget.objective == "throughput" else w.latency
     res.why = (f"**{c.variant.label} at {c.imgsz} px, batch {c.batch}** is the best {budget.objective} "
                f"({value} {unit}) among the configs whose mAP50-95 is within {res.max_drop:g} of PyTorch FP32's "
@@ -227,7 +251,7 @@ def _write_recipe(res: OptimizeResult, out: Path) -> Path:
     extra = {"objective": res.objective, "max_drop": res.max_drop, "reference_map50_95": res.base_map,
              "map50_95": w.accuracy.get("map50_95"), "map50": w.accuracy.get("map50"),
              "e2e_img_s": w.e2e, "latency_p50_ms": w.speed.get("latency_ms"), "source_model": res.model,
-             "pruned_model": c.variant.source or None}
+             "pruned_model": c.variant.source or None, "pruning": res.pruning.get(c.variant.source)}
     return write_recipe(out / "deploy.json", values, extra)
 
 
@@ -241,7 +265,8 @@ def _bench_precision(v: Variant) -> str | None:
 
 
 def _commands(res: OptimizeResult, model: Any, val: Any, calib: Any, out: Path, imgsz: tuple[int, int, int],
-              backends: list[str] | None, precisions: list[str] | None, pruned: list[str]) -> list[str]:
+              backends: list[str] | None, precisions: list[str] | None, pruned: list[str],
+              prune: PruneLevels | None) -> list[str]:
     from ...report.command import command_line
 
     sizes = None if tuple(imgsz) == (640, 320, 32) else ":".join(map(str, imgsz))
@@ -249,7 +274,7 @@ def _commands(res: OptimizeResult, model: Any, val: Any, calib: Any, out: Path, 
              command_line("optimize", model=model, val=val, calib=calib, max_drop=res.max_drop,
                           objective=res.objective, sizes=sizes, backends=",".join(backends) if backends else None,
                           precisions=",".join(precisions) if precisions else None,
-                          pruned=",".join(pruned) if pruned else None, out=out)]
+                          pruned=",".join(pruned) if pruned else None, **_prune_options(prune), out=out)]
     if res.winner is not None:
         c = res.winner.config
         recipe = out / "deploy.json"
@@ -258,3 +283,16 @@ def _commands(res: OptimizeResult, model: Any, val: Any, calib: Any, out: Path, 
                   command_line("bench", "IMAGES", model=res.files["model"], backends=c.variant.backend,
                                imgsz=c.imgsz, batches=c.batch, precisions=_bench_precision(c.variant))]
     return lines
+
+
+def _prune_options(prune: PruneLevels | None) -> dict[str, Any]:
+    """The ``--prune*`` options that reproduce ``prune`` (defaults left out)."""
+    if prune is None:
+        return {}
+    d = PruneLevels(prune.levels, None)
+    changed = {f"prune_{k}": getattr(prune, k) for k in ("epochs", "teacher", "batch", "workers")
+               if getattr(prune, k) != getattr(d, k)}
+    if "prune_teacher" in changed and changed["prune_teacher"] is None:
+        changed["prune_teacher"] = "none"
+    return {"prune": ",".join(f"{lv:g}" for lv in prune.levels), "prune_data": prune.data,
+            "prune_imgsz": prune.imgsz, **changed}
