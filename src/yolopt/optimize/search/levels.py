@@ -57,7 +57,7 @@ class PruneLevels:
         bad = [lv for lv in self.levels if not 0 < lv < 1]
         if not self.levels or bad:
             raise SearchError(f"--prune {','.join(f'{lv:g}' for lv in self.levels)}: every level must be a "
-                              "fraction of the MACs to keep, in (0, 1)")
+                              "fraction of the MACs in (0, 1)")
         if not self.data:
             raise SearchError("--prune needs --prune-data: images (a labelled dataset, or with a teacher a folder "
                               "of unlabelled images) to measure each layer's sensitivity and fine-tune on")
