@@ -10,8 +10,8 @@ if TYPE_CHECKING:
     from .run import OptimizeResult
     from .strategy import Row
 
-COLUMNS = ("stage", "backend", "precision", "source", "pruning", "exact", "imgsz", "batch", "streams", "threads", "e2e_img_s",
-           "latency_p50_ms", "map50_95", "map50", "drop", "within_budget", "cached", "note")
+COLUMNS = ("stage", "backend", "precision", "source", "pruning", "exact", "imgsz", "batch", "streams", "threads",
+           "e2e_img_s", "latency_p50_ms", "map50_95", "map50", "drop", "within_budget", "cached", "note")
 
 
 #: The report's table: candidates.csv without the columns that are constant in a search (source and pruning are
@@ -28,8 +28,9 @@ def record(row: "Row", exact: bool, pruning: str = "") -> dict[str, Any]:
     source was made (level, recovery budget)."""
     c, v = row.config, row.config.variant
     return {"stage": row.stage, "backend": v.backend, "precision": v.precision, "source": v.source or "model",
-            "pruning": pruning, "exact": exact, "imgsz": c.imgsz, "batch": c.batch, "streams": c.streams or row.speed.get("streams"),
-            "threads": c.threads, "e2e_img_s": row.speed.get("e2e_img_s"), "latency_p50_ms": row.speed.get("latency_ms"),
+            "pruning": pruning, "exact": exact, "imgsz": c.imgsz, "batch": c.batch,
+            "streams": c.streams or row.speed.get("streams"), "threads": c.threads,
+            "e2e_img_s": row.speed.get("e2e_img_s"), "latency_p50_ms": row.speed.get("latency_ms"),
             "map50_95": row.accuracy.get("map50_95"), "map50": row.accuracy.get("map50"), "drop": row.drop,
             "within_budget": row.feasible, "cached": row.cached, "note": row.note}
 

@@ -181,7 +181,8 @@ def _method(n: int, sample: int, screen_s: float, final_s: float, rounds: int, k
         f"ratios from the damage measured per MAC saved, {IMPORTANCE} importance), then recovered with "
         f"{recovery}; each made once and cached, then searched like the model"
         + "".join(f"; {m}" for m in missed or []) + ".\n")
-    return levels + (f"- **Screen**: {n} configs (backend x precision x input size), each at the backend's default layout, "
+    return levels + (
+            f"- **Screen**: {n} configs (backend x precision x input size), each at the backend's default layout, "
             f"end to end (files on disk to detections, `yolopt bench`'s runner) on {sample} validation images "
             f"repeated for {screen_s:g} s.\n"
             "- **Score**: mAP50-95 on the whole validation set (`yolopt val`'s pipeline), model variants fastest "
