@@ -123,7 +123,7 @@ def optimize(
         made, missed = prune.make(art.model, art.model_arg, art.digest, store.root, clock, say)
         for path, info in made.items():
             art.add(path, info)
-        space = variants(backends, precisions, ["", *pruned, *made])
+        space = variants(backends, precisions, list(dict.fromkeys(["", *pruned, *made])))  # once, if also --pruned
     m = Measurer(art, store, spread(val_paths, sample), val)
     native = art.model.imgsz
     budget = Budget(max_drop, objective, latency_budget, native)
