@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import contextlib
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -15,11 +16,21 @@ def run_with_input_hooks(net: nn.Module, modules: Iterable[nn.Module], hook: Cal
     the hooks are removed and ``net``'s train/eval mode restored afterwards, also on error."""
     was_training = net.training
     net.eval()
-    handles = [m.register_forward_pre_hook(hook) for m in modules]
     try:
-        for x in batches:
-            net(x)
+        with hooked(modules, hook, pre=True):
+            for x in batches:
+                net(x)
+    finally:
+        net.train(was_training)
+
+
+@contextlib.contextmanager
+def hooked(modules: Iterable[nn.Module], hook: Callable[..., Any], pre: bool = False) -> Iterator[None]:
+    """``hook`` on each of ``modules`` (a forward hook, or with ``pre`` a forward pre-hook) inside the ``with``
+    block only: removed on leaving it, also on error."""
+    handles = [m.register_forward_pre_hook(hook) if pre else m.register_forward_hook(hook) for m in modules]
+    try:
+        yield
     finally:
         for h in handles:
             h.remove()
-        net.train(was_training)

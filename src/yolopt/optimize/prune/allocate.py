@@ -16,6 +16,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ...model.hooks import hooked
+
 LEVELS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75)
 
 
@@ -36,13 +38,8 @@ def conv_macs(net: nn.Module, size: int) -> dict[nn.Conv2d, float]:
     def hook(m: nn.Conv2d, args: Any, out: torch.Tensor) -> None:
         macs[m] = float(out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1])
 
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            net.eval()(torch.zeros(1, 3, size, size))
-    finally:
-        for h in hs:
-            h.remove()
+    with hooked([m for m in net.modules() if isinstance(m, nn.Conv2d)], hook), torch.no_grad():
+        net.eval()(torch.zeros(1, 3, size, size))
     return macs
 
 
@@ -70,13 +67,9 @@ def _output_means(net: nn.Module, blocks: list[nn.Module], batches: list[torch.T
         s[0] = s[0] + out.double().sum((0, 2, 3))
         s[1] += out.shape[0] * out.shape[2] * out.shape[3]
 
-    hs = [b.register_forward_hook(hook) for b in blocks]
-    try:
+    with hooked(blocks, hook):
         for x in batches:
             net(x)
-    finally:
-        for h in hs:
-            h.remove()
     return {m: (s / n).float() for m, (s, n) in sums.items()}
 
 
@@ -90,12 +83,8 @@ def _masked_damage(net: nn.Module, masks: dict[nn.Module, torch.Tensor], means: 
         out[:, idx] = means[m][idx].view(1, -1, 1, 1)
         return out
 
-    hs = [b.register_forward_hook(hook) for b in masks]
-    try:
+    with hooked(masks, hook):
         return sum(distortion(net(x), r) for x, r in zip(batches, refs)) / len(batches)
-    finally:
-        for h in hs:
-            h.remove()
 
 
 @torch.no_grad()

@@ -10,11 +10,14 @@ detects.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ...model.hooks import hooked
 
 
 class _Stop(Exception):
@@ -29,13 +32,8 @@ def _captured(net: nn.Module, conv: nn.Conv2d, x: torch.Tensor, want: str) -> to
         got.append(args[0] if want == "in" else out)
         raise _Stop
 
-    h = conv.register_forward_hook(hook)
-    try:
+    with hooked([conv], hook), contextlib.suppress(_Stop):
         net(x)
-    except _Stop:
-        pass
-    finally:
-        h.remove()
     if not got:
         raise RuntimeError(f"{conv} did not run in the forward pass")
     return got[0]
