@@ -53,7 +53,9 @@ def test_refit_brings_the_pruned_network_closer_on_unseen_images(yolov8n_pt, fit
 
 def test_sensitivity_allocation_damages_less_than_a_uniform_ratio(yolov8n_pt, fit_and_held):
     fit, held = fit_and_held
-    runs = {s: prune(yolov8n_pt, target_macs=0.8, batches=fit, refit=False, sensitivity=s) for s in (False, True)}
+    memo: dict = {}
+    runs = {s: prune(yolov8n_pt, target_macs=0.8, batches=fit, refit=False, sensitivity=s, memo=memo)
+            for s in (False, True)}
     sens = runs[True]
     assert sens.macs_fraction <= 0.8 and sens.settings["scope"] == "sensitivity"
     assert abs(sens.macs_fraction - runs[False].macs_fraction) < 0.05
@@ -72,3 +74,17 @@ def test_sensitivity_needs_a_macs_target_and_images(yolov8n_pt, fit_and_held):
     for kwargs in ({"ratio": 0.2, "batches": fit_and_held[0]}, {"target_macs": 0.8}):
         with pytest.raises(PruneError, match="sensitivity allocation needs --target-macs"):
             prune(yolov8n_pt, sensitivity=True, **kwargs)
+
+
+def test_a_sweep_measures_the_sensitivities_once(yolov8n_pt, fit_and_held):
+    fit, _ = fit_and_held
+    memo: dict = {}
+    logs: list[list[str]] = [[], [], []]
+    runs = [prune(yolov8n_pt, target_macs=t, batches=fit, sensitivity=True, memo=memo, log=log.append)
+            for t, log in zip((0.8, 0.8, 0.7), logs)]
+    assert any("sensitivity: 10/" in s for s in logs[0])
+    for log in logs[1:]:  # the later targets reuse the first one's measurements, and nothing is re-measured
+        assert any("measured for an earlier target, reused" in s for s in log)
+        assert not any("sensitivity: 10/" in s for s in log)
+    assert runs[1].settings["ratios"] == runs[0].settings["ratios"] and runs[1].channels == runs[0].channels
+    assert runs[2].macs_fraction <= 0.7 < runs[0].macs_fraction

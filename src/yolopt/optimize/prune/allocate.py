@@ -23,9 +23,10 @@ LEVELS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75)
 
 @dataclass(frozen=True)
 class Option:
-    """Pruning group ``root`` at ``ratio``: ``damage`` to the output, ``saving`` in MACs (fraction of the total)."""
+    """Pruning group ``root`` (its root conv, or that conv's name) at ``ratio``: ``damage`` to the output,
+    ``saving`` in MACs (fraction of the total)."""
 
-    root: nn.Module
+    root: Any
     ratio: float
     damage: float
     saving: float
@@ -133,9 +134,9 @@ def sensitivities(pruner: Any, net: nn.Module, batches: list[torch.Tensor], kept
     return options
 
 
-def choose(options: list[Option], lam: float) -> dict[nn.Module, float]:
-    """Per group, the ratio minimising ``damage - lam * saving`` (no pruning scores 0)."""
-    best: dict[nn.Module, tuple[float, float]] = {}
+def choose(options: list[Option], lam: float) -> dict[Any, float]:
+    """Per group root, the ratio minimising ``damage - lam * saving`` (no pruning scores 0)."""
+    best: dict[Any, tuple[float, float]] = {}
     for o in options:
         cost = o.damage - lam * o.saving
         if cost < best.get(o.root, (0.0, 0.0))[0]:
@@ -143,8 +144,8 @@ def choose(options: list[Option], lam: float) -> dict[nn.Module, float]:
     return {root: ratio for root, (_, ratio) in best.items()}
 
 
-def allocate(options: list[Option], target: float, macs_fraction: Callable[[dict[nn.Module, float]], float],
-             log: Callable[[str], None] = lambda s: None) -> dict[nn.Module, float]:
+def allocate(options: list[Option], target: float, macs_fraction: Callable[[dict[Any, float]], float],
+             log: Callable[[str], None] = lambda s: None) -> dict[Any, float]:
     """The per-group ratios of the smallest trade-off whose pruned network keeps at most ``target`` of the MACs.
 
     ``macs_fraction(ratios)`` measures it (savings of groups overlap, so the options' sum is only a guide).

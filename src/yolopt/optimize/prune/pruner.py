@@ -9,6 +9,7 @@ prunable, coupled where the graph says so (residual adds, concatenations).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import pickle
 from dataclasses import dataclass, field
@@ -241,26 +242,34 @@ def channel_table(before: nn.Module, after: nn.Module) -> list[dict[str, Any]]:
 
 
 def sensitivity_ratios(net: nn.Module, target: float, importance: str, round_to: int, batches: list[torch.Tensor],
-                       log: Callable[[str], None] = lambda s: None) -> dict[str, float]:
-    """Per-group ratios (layer name -> ratio) that reach ``target`` x the MACs with the least measured damage."""
+                       log: Callable[[str], None] = lambda s: None,
+                       memo: dict[Any, Any] | None = None) -> dict[str, float]:
+    """Per-group ratios (layer name -> ratio) that reach ``target`` x the MACs with the least measured damage.
+
+    ``memo``: measurements kept for another target on the same model and images (a sweep measures each group's
+    damage once)."""
     from .allocate import allocate, sensitivities
 
+    memo = {} if memo is None else memo
     base = count(net)[0]
-    probe = _make_pruner(net, importance, 0.0, False, round_to, 1)
-    options = sensitivities(probe, net, batches[:SENSITIVITY_IMAGES], lambda c, r: pruner_kept(c, r, round_to),
-                            TRACE_SIZE, log=log)
     names = {m: n for n, m in net.named_modules()}
-    memo: dict[tuple, float] = {}
+    key = ("sensitivities", importance, round_to)
+    if key in memo:
+        log("  sensitivity: measured for an earlier target, reused")
+    else:
+        probe = _make_pruner(net, importance, 0.0, False, round_to, 1)
+        memo[key] = [dataclasses.replace(o, root=names[o.root]) for o in
+                     sensitivities(probe, net, batches[:SENSITIVITY_IMAGES], lambda c, r: pruner_kept(c, r, round_to),
+                                   TRACE_SIZE, log=log)]
 
-    def frac(ratios: dict[nn.Module, float]) -> float:
-        named = {names[m]: r for m, r in ratios.items()}
-        key = tuple(sorted(named.items()))
-        if key not in memo:
-            memo[key] = count(_pruned_copy(net, 0.0, importance, False, round_to, named))[0] / base
-        return memo[key]
+    def frac(ratios: dict[str, float]) -> float:
+        trial = ("macs", importance, round_to, tuple(sorted(ratios.items())))
+        if trial not in memo:
+            memo[trial] = count(_pruned_copy(net, 0.0, importance, False, round_to, ratios))[0] / base
+        return memo[trial]
 
     try:
-        return {names[m]: r for m, r in allocate(options, target, frac, log).items()}
+        return allocate(memo[key], target, frac, log)
     except ValueError as e:
         raise PruneError(f"--target-macs {target}: {e}") from e
 
@@ -280,7 +289,8 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
           importance: str = "l1", global_pruning: bool = False, round_to: int = 8, steps: int = 1,
           on_step: StepHook | None = None, batches: list[torch.Tensor] | None = None,
           labelled: list[tuple[torch.Tensor, torch.Tensor]] | None = None, refit: bool = False,
-          sensitivity: bool = False, log: Callable[[str], None] = lambda s: None) -> PruneResult:
+          sensitivity: bool = False, log: Callable[[str], None] = lambda s: None,
+          memo: dict[Any, Any] | None = None) -> PruneResult:
     """Prune a YOLOv8 detector by a channel ``ratio`` or down to ``target_macs`` x its MACs; returns the result.
 
     ``steps`` > 1 prunes in that many equal steps, importance re-estimated at each one; ``on_step(step, net)``
@@ -290,7 +300,8 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     re-fitted to the original's outputs on them (:mod:`.reconstruct`), and ``sensitivity`` gives each layer the
     ratio its measured damage per MAC saved earns (:mod:`.allocate`; ``target_macs`` only). ``labelled`` (image, targets)
     batches give ``taylor`` importance its loss gradients (:func:`.taylor.labelled_batches`), re-measured at
-    every step. All checks run before any pruning.
+    every step. ``memo``: one dict passed to every call on the same model and ``batches`` (a sweep) keeps the
+    sensitivity measurements between them. All checks run before any pruning.
     """
     require("torch_pruning", "yolopt[prune]", "channel pruning")
     if (ratio is None) == (target_macs is None):
@@ -319,7 +330,8 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
         _check_ratio(net, ratio, round_to, importance, global_pruning)
     elif sensitivity:
         log(f"measuring each layer's sensitivity to allocate {target_macs} of the MACs ...")
-        ratios = sensitivity_ratios(net, target_macs, importance, round_to, batches, log)  # type: ignore[arg-type]
+        ratios = sensitivity_ratios(net, target_macs, importance, round_to, batches, log,  # type: ignore[arg-type]
+                                    memo)
         ratio = 0.0
     else:
         log(f"searching the ratio that keeps {target_macs} of the MACs ...")

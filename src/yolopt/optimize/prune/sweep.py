@@ -53,7 +53,7 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
     labelled = labelled_batches(stats, m.imgsz) if importance == "taylor" and stats else None
     tuning: list[dict[str, Any]] = []
     variants, info = [Variant("original", original)], {"original": {"target": 1.0, "ratio": 0.0, "macs_kept": 1.0}}
-    net, memo = splittable(original.net), {}  # trial prunings shared by the targets
+    net, memo, allocation = splittable(original.net), {}, {}  # trial prunings, sensitivities: shared by the targets
     if labelled:
         loss_gradients(net, labelled, original.spec.nc)  # taylor ranks the trial prunings too
     for t in targets:
@@ -61,7 +61,8 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         target = {"target_macs": t} if sensitivity else {
             "ratio": ratio_for_macs(net, t, importance, global_pruning, round_to, log, memo)}
         res = prune(original, importance=importance, global_pruning=global_pruning, round_to=round_to,
-                    batches=batches, labelled=labelled, refit=refit, sensitivity=sensitivity, log=log, **target)
+                    batches=batches, labelled=labelled, refit=refit, sensitivity=sensitivity, log=log,
+                    memo=allocation, **target)
         name = f"pruned to {t:g} MACs"
         tuned = res.model
         if recovery is not None:

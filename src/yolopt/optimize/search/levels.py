@@ -143,7 +143,7 @@ class PruneLevels:
         and why the levels left out were (not started when the time budget was spent, or failed)."""
         out: dict[str, dict[str, Any]] = {}
         missed: list[str] = []
-        batches = None
+        batches, allocation = None, {}  # the statistics images and the sensitivities: measured once for all levels
         for level in self.levels:
             folder = root / "pruned" / f"yolov8{model.spec.scale}-macs{level:g}-{self.epochs}ep-" \
                 f"{self.key(weights, level, model_arg)}"
@@ -163,14 +163,15 @@ class PruneLevels:
 
                 batches = stat_batches(training_images(str(self.data)), self.imgsz)
             try:
-                out[str(path)] = self._make(model, model_arg, level, batches, folder, path.name, clock, say)
+                out[str(path)] = self._make(model, model_arg, level, batches, allocation, folder, path.name, clock,
+                                            say)
             except Exception as e:  # noqa: BLE001 - one level that cannot be made is said, the search goes on
                 missed.append(f"pruning to {level:g} of the MACs failed: {type(e).__name__}: {e}")
                 say(f"[{clock.stamp()}] {missed[-1]}")
         return out, missed
 
-    def _make(self, model: YoloModel, model_arg: str, level: float, batches: list, folder: Path, name: str,
-              clock: Clock, say: Callable[[str], None]) -> dict[str, Any]:
+    def _make(self, model: YoloModel, model_arg: str, level: float, batches: list, allocation: dict, folder: Path,
+              name: str, clock: Clock, say: Callable[[str], None]) -> dict[str, Any]:
         from ...export.cache import building
         from ...model import save_yolopt
         from ..prune import prune
@@ -183,7 +184,7 @@ class PruneLevels:
             f"of {self.data}; once, kept in {folder}) ...")
         t0 = time.perf_counter()
         res = prune(model, target_macs=level, importance=IMPORTANCE, round_to=ROUND_TO, batches=batches,
-                    sensitivity=True, log=log)
+                    sensitivity=True, log=log, memo=allocation)
         pruned, seconds = res.model, time.perf_counter() - t0
         info: dict[str, Any] = {
             "level": level, "macs_kept": round(res.macs_fraction, 4),
