@@ -10,14 +10,15 @@ from torch import nn
 
 
 @torch.no_grad()
-def run_with_input_hooks(net: nn.Module, modules: Iterable[nn.Module], hook: Callable[[nn.Module, tuple], None],
-                         batches: Iterable[torch.Tensor]) -> None:
-    """Run ``batches`` through ``net`` in eval mode calling ``hook(module, inputs)`` before each of ``modules``;
-    the hooks are removed and ``net``'s train/eval mode restored afterwards, also on error."""
+def run_with_input_hooks(net: nn.Module, modules: Iterable[nn.Module], hook: Callable[..., None],
+                         batches: Iterable[torch.Tensor], pre: bool = True) -> None:
+    """Run ``batches`` through ``net`` in eval mode calling ``hook(module, inputs)`` before each of ``modules``
+    (with ``pre=False``: ``hook(module, inputs, output)`` after each); the hooks are removed and ``net``'s
+    train/eval mode restored afterwards, also on error."""
     was_training = net.training
     net.eval()
     try:
-        with hooked(modules, hook, pre=True):
+        with hooked(modules, hook, pre=pre):
             for x in batches:
                 net(x)
     finally:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ...model.hooks import hooked
+from .compensate import channel_means
 
 LEVELS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75)
 
@@ -60,21 +61,6 @@ def _blocks(net: nn.Module) -> dict[nn.Conv2d, nn.Module]:
 
 
 @torch.no_grad()
-def _output_means(net: nn.Module, blocks: list[nn.Module], batches: list[torch.Tensor]) -> dict[nn.Module, torch.Tensor]:
-    sums: dict[nn.Module, list[Any]] = {}
-
-    def hook(m: nn.Module, args: Any, out: torch.Tensor) -> None:
-        s = sums.setdefault(m, [0.0, 0])
-        s[0] = s[0] + out.double().sum((0, 2, 3))
-        s[1] += out.shape[0] * out.shape[2] * out.shape[3]
-
-    with hooked(blocks, hook):
-        for x in batches:
-            net(x)
-    return {m: (s / n).float() for m, (s, n) in sums.items()}
-
-
-@torch.no_grad()
 def _masked_damage(net: nn.Module, masks: dict[nn.Module, torch.Tensor], means: dict[nn.Module, torch.Tensor],
                    batches: list[torch.Tensor], refs: list[torch.Tensor]) -> float:
     """Damage when each block in ``masks`` outputs its channel means at the masked channels."""
@@ -101,7 +87,7 @@ def sensitivities(pruner: Any, net: nn.Module, batches: list[torch.Tensor], kept
     blocks = _blocks(net)
     macs = conv_macs(net, size)
     total = sum(macs.values())
-    means = _output_means(net, list(blocks.values()), batches)
+    means = channel_means(net, list(blocks.values()), batches, outputs=True)
     refs = [net(x) for x in batches]
     groups = list(dg.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types))
     options = []

@@ -19,15 +19,25 @@ from ...model.hooks import run_with_input_hooks
 @torch.no_grad()
 def input_means(net: nn.Module, batches: Iterable[torch.Tensor]) -> dict[nn.Conv2d, torch.Tensor]:
     """Per-channel mean of every Conv2d's input over ``batches`` (float images in 0..1), in eval mode."""
-    sums: dict[nn.Conv2d, list[Any]] = {}
+    return channel_means(net, [m for m in net.modules() if isinstance(m, nn.Conv2d)], batches)
 
-    def hook(mod: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        x = args[0].detach().double()
+
+def channel_means(net: nn.Module, modules: Iterable[nn.Module], batches: Iterable[torch.Tensor],
+                  outputs: bool = False) -> dict[nn.Module, torch.Tensor]:
+    """Per-channel mean of each of ``modules``' input (with ``outputs``: its output) over ``batches``, in eval
+    mode, accumulated in float64."""
+    sums: dict[nn.Module, list[Any]] = {}
+
+    def add(mod: nn.Module, x: torch.Tensor) -> None:
+        x = x.detach().double()
         s = sums.setdefault(mod, [torch.zeros(x.shape[1], dtype=torch.float64, device=x.device), 0])
         s[0] += x.sum((0, 2, 3))
         s[1] += x.shape[0] * x.shape[2] * x.shape[3]
 
-    run_with_input_hooks(net, [m for m in net.modules() if isinstance(m, nn.Conv2d)], hook, batches)
+    if outputs:
+        run_with_input_hooks(net, modules, lambda mod, args, out: add(mod, out), batches, pre=False)
+    else:
+        run_with_input_hooks(net, modules, lambda mod, args: add(mod, args[0]), batches)
     return {m: (s / n).float() for m, (s, n) in sums.items()}
 
 
