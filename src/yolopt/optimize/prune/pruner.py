@@ -274,6 +274,11 @@ def sensitivity_ratios(net: nn.Module, target: float, importance: str, round_to:
         raise PruneError(f"--target-macs {target}: {e}") from e
 
 
+def scope_name(sensitivity: bool, global_pruning: bool) -> str:
+    """How the channels to remove were spread over the layers, as the reports name it."""
+    return "sensitivity" if sensitivity else "global" if global_pruning else "per-layer"
+
+
 def track_kept(group: Any, names: dict[nn.Module, str], kept: dict[str, torch.Tensor]) -> None:
     """Before ``group.prune()``: drop the group's removed output channels from ``kept`` (original indices)."""
     for dep, idxs in group:
@@ -329,7 +334,7 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     if ratio is not None:
         _check_ratio(net, ratio, round_to, importance, global_pruning)
     elif sensitivity:
-        log(f"measuring each layer's sensitivity to allocate {target_macs} of the MACs ...")
+        log(f"allocating {target_macs} of the MACs by each layer's measured sensitivity ...")
         ratios = sensitivity_ratios(net, target_macs, importance, round_to, batches, log,  # type: ignore[arg-type]
                                     memo)
         ratio = 0.0
@@ -362,8 +367,8 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     table = channel_table(before, net)
     if ratios:  # one ratio per group: report the fraction of all channels removed
         ratio = round(1 - sum(r["after"] for r in table) / sum(r["before"] for r in table), 4)
-    scope = "sensitivity" if sensitivity else "global" if global_pruning else "per-layer"
-    settings = {"ratio": ratio, "target_macs": target_macs, "importance": importance, "scope": scope,
+    settings = {"ratio": ratio, "target_macs": target_macs, "importance": importance,
+                "scope": scope_name(sensitivity, global_pruning),
                 "round_to": round_to, "steps": steps, "refit": bool(refit and batches)}
     if ratios:
         settings["ratios"] = ratios

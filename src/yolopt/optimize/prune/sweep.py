@@ -11,7 +11,7 @@ from ...optional import require
 from .errors import PruneError
 from .job import NO_RECOVERY_NOTE, NO_STATS_NOTE, measured_with
 from .measure import Measure, Variant, measure
-from .pruner import load_detector, prune, ratio_for_macs, splittable, stat_batches
+from .pruner import load_detector, prune, ratio_for_macs, scope_name, splittable, stat_batches
 from .recover import Recovery, finetune, training_images
 from .taylor import labelled_batches, loss_gradients
 from .report import md_table, text_table, with_ratios
@@ -76,7 +76,7 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
     for r in rows:
         r.update(info[r["model"]])
     rep = {"original": str(model), "machine": machine(), "importance": importance,
-           "scope": "sensitivity" if sensitivity else "global" if global_pruning else "per-layer",
+           "scope": scope_name(sensitivity, global_pruning),
            "round_to": round_to, "refit": refit and bool(batches), "rows": rows,
            "measured": measured, "recovery": recovery_text(recovery), "finetune": tuning,
            "notes": ([] if recovery else [NO_RECOVERY_NOTE]) + ([] if batches else [NO_STATS_NOTE])}
