@@ -60,6 +60,67 @@ def test_distiller_terms_are_the_pure_functions_and_reach_the_student(yolov8n_pt
     assert float(zero["cls"]) < 1e-6 and float(zero["dfl"]) < 1e-6
 
 
+def _frozen_prefix_student(yolov8n_pt, changed: int, half: bool = False) -> torch.nn.Module:
+    """yolov8n with every C2f's first conv split (as pruning leaves it), layers from ``changed`` on perturbed,
+    the first 15 frozen, in training mode with BatchNorm in eval mode (a pruned model's recovery run); with
+    ``half`` every weight rounded to float16 (a checkpoint saved in half precision)."""
+    from yolopt.model.blocks import C2f
+    from yolopt.train.optim import freeze
+
+    net = load_model(yolov8n_pt).net
+    for m in net.modules():
+        if isinstance(m, C2f):
+            m.split_cv1()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if half:
+                p.copy_(p.half().float())
+            if int(name.split(".")[1]) >= changed:
+                p.add_(torch.randn(p.shape, generator=g) * 0.05 * p.abs().mean())
+    freeze(net, 15)
+    net.train()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    return net
+
+
+def test_teacher_takes_the_students_outputs_for_the_layers_they_share(yolov8n_pt, data_dir):
+    teacher = load_model(yolov8n_pt)
+    w = DistillWeights(cls=1.0, dfl=1.0, feature=0.0, cls_temperature=1.0, dfl_temperature=1.0)
+    s, msgs = _frozen_prefix_student(yolov8n_pt, 15), []
+    d = Distiller(teacher, s, w, torch.device("cpu"), share=15, log=msgs.append)
+    imgs = [torch.from_numpy(load_input(p, 192).chw[None]).float() / 255
+            for p in sorted((data_dir / "samples").glob("*.jpg"))[:2]]
+    calls = []
+    teacher.net.model[0].register_forward_hook(lambda *a: calls.append(1))
+    for k, img in enumerate(imgs):
+        out = s(img)
+        before = len(calls)
+        terms = d(img, out)
+        assert d.shared == 15 and len(msgs) == 1 and "first 15 layers" in msgs[0]
+        assert len(calls) - before == (1 if k == 0 else 0)  # the first batch compares; later ones skip the layers
+        with torch.no_grad():
+            ref = distill_terms(out, teacher.net(img), w)
+        assert all(torch.allclose(terms[t], ref[t], rtol=1e-4, atol=1e-6) for t in ref)
+    assert len(d._student_out) == 0  # nothing kept between batches
+    # stored in half precision it still shares them; a student whose layer 3 differs shares layers 0-2 only;
+    # BatchNorm in training mode shares nothing
+    rounded = _frozen_prefix_student(yolov8n_pt, 15, half=True)
+    dh = Distiller(teacher, rounded, w, torch.device("cpu"), share=15)
+    dh(imgs[0], rounded(imgs[0]))
+    assert dh.shared == 15
+    early = _frozen_prefix_student(yolov8n_pt, 3)
+    d3 = Distiller(teacher, early, w, torch.device("cpu"), share=15)
+    d3(imgs[0], early(imgs[0]))
+    assert d3.shared == 3
+    live = _frozen_prefix_student(yolov8n_pt, 15).train()
+    d0 = Distiller(teacher, live, w, torch.device("cpu"), share=15)
+    d0(imgs[0], live(imgs[0]))
+    assert d0.shared == 0
+
+
 def test_teacher_adds_kd_terms_and_changes_the_update(data, yolov8n_pt, student, tmp_path):
     plain = train(**FAST, data=str(data), model=str(student), epochs=1, project=str(tmp_path), name="plain")
     kd = train(**FAST, data=str(data), model=str(student), epochs=1, project=str(tmp_path), name="kd",

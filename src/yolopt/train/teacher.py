@@ -7,13 +7,16 @@ trains with the student.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from ..model import OFFICIAL, YoloModel, load_model
 from ..model.head import Detect
+from ..model.hooks import hooked
 from ..optimize.distill import DistillWeights, FeatureAdapters, distill_terms
 from .config import TrainConfigError
 from .results import KD_COLUMNS
@@ -69,9 +72,17 @@ def _catch_inputs(det: nn.Module, store: dict[str, list[torch.Tensor]]) -> torch
 
 
 class Distiller:
-    """``distiller(img, (box, cls))`` → the weighted distillation terms of one batch, by name."""
+    """``distiller(img, (box, cls))`` → the weighted distillation terms of one batch, by name.
 
-    def __init__(self, teacher: YoloModel, student: nn.Module, weights: DistillWeights, device: torch.device):
+    ``share``: how many leading layers of the student may stand in for the teacher's. The first batch compares
+    the two models' outputs layer by layer; the leading layers that agree (a pruned student whose frozen
+    backbone is the teacher's) are then not computed again by the teacher: it takes the student's outputs. Only
+    layers with no gradient and the teacher's eval-mode outputs pass, so they stay equal for the whole run
+    (116 → 99 s an epoch recovering a pruned yolov8n on 2 CPU cores).
+    """
+
+    def __init__(self, teacher: YoloModel, student: nn.Module, weights: DistillWeights, device: torch.device,
+                 share: int = 0, log: Callable[[str], None] = lambda s: None):
         self.weights = weights
         self.net = teacher.net.float().to(device).eval()
         for p in self.net.parameters():
@@ -85,11 +96,39 @@ class Distiller:
             _catch_inputs(self.head, self._t)
             _catch_inputs(student.model[-1], self._s)
             self.adapters = FeatureAdapters(_neck_channels(student), _neck_channels(self.net)).to(device)
+        self.shared: int | None = None if share > 0 else 0  # decided on the first batch
+        self._student_out: dict[int, torch.Tensor] = {}
+        layers = {m: i for i, m in enumerate(list(student.model)[:min(share, len(self.net.model) - 1)])}
+        self._hooks = [m.register_forward_hook(_catcher(layers, self._student_out)) for m in layers]
+        self._log = log
 
     @torch.no_grad()
     def teacher_outputs(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        box, cls = self.net(img)
+        if self.shared is None:
+            own: dict[int, torch.Tensor] = {}
+            layers = {self.net.model[i]: i for i in self._student_out}
+            with hooked(layers, _catcher(layers, own)):
+                box, cls = self.net(img)
+            self._decide_shared(own)
+        else:
+            n = self.shared if all(i in self._student_out for i in range(self.shared)) else 0
+            with _replayed(self.net, self._student_out, n):
+                box, cls = self.net(img)
+        self._student_out.clear()
         return box.float(), cls.float()
+
+    def _decide_shared(self, own: dict[int, torch.Tensor]) -> None:
+        """Share the leading layers whose student outputs equal the teacher's (``own``) on the first batch."""
+        n = 0
+        while n in own and n in self._student_out and _same(self._student_out[n], own[n]):
+            n += 1
+        self.shared = n
+        if n:
+            self._log(f"distillation: the student's first {n} layers compute what the teacher's do (frozen, the "
+                      "same weights): the teacher takes their outputs instead of computing them again")
+        else:
+            for h in self._hooks:
+                h.remove()
 
     def __call__(self, img: torch.Tensor, student: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         teacher = self.teacher_outputs(img)
@@ -97,6 +136,47 @@ class Distiller:
         if self.adapters is not None:
             feats = ([f.float() for f in self._s["feats"]], [f.float() for f in self._t["feats"]], self.adapters)
         return distill_terms((student[0].float(), student[1].float()), teacher, self.weights, features=feats)
+
+
+def _catcher(layers: dict[nn.Module, int], store: dict[int, torch.Tensor]) -> Callable[..., None]:
+    """A forward hook keeping each of ``layers``' output in ``store`` by its index, when no gradient flows
+    through it (a frozen layer)."""
+    def hook(m: nn.Module, args: tuple, out: Any) -> None:
+        if isinstance(out, torch.Tensor) and not out.requires_grad:
+            store[layers[m]] = out
+
+    return hook
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The same layer output up to storage rounding: relative L2 error ≤ 1 % (a checkpoint kept in half
+    precision gives ≤ 0.3 % after 15 layers of yolov8n and moves the teacher's logits by < 0.1 %; a layer that
+    was trained or pruned differs by far more)."""
+    return a.shape == b.shape and a.dtype == b.dtype and float((a - b).norm()) <= 0.01 * float(b.norm())
+
+
+class _Replay(nn.Module):
+    """Stands in for layer ``i``: returns the output the student computed for it."""
+
+    def __init__(self, store: dict[int, torch.Tensor], i: int):
+        super().__init__()
+        self.store, self.i = store, i
+
+    def forward(self, *_: Any) -> torch.Tensor:
+        return self.store[self.i]
+
+
+@contextlib.contextmanager
+def _replayed(net: nn.Module, store: dict[int, torch.Tensor], n: int) -> Iterator[None]:
+    """``net``'s first ``n`` layers replaced by the student's outputs for as long as the block runs."""
+    own = [net.model[i] for i in range(n)]
+    for i in range(n):
+        net.model[i] = _Replay(store, i)
+    try:
+        yield
+    finally:
+        for i, m in enumerate(own):
+            net.model[i] = m
 
 
 def _neck_channels(net: nn.Module) -> list[int]:

@@ -243,7 +243,8 @@ class Trainer:
         self.distiller = None
         if self.teacher is not None:
             self.distiller = Distiller(self.teacher, unwrap(self.net), DistillWeights(
-                cfg.kd_cls, cfg.kd_dfl, cfg.kd_feature, cfg.kd_temperature, cfg.kd_temperature), self.device)
+                cfg.kd_cls, cfg.kd_dfl, cfg.kd_feature, cfg.kd_temperature, cfg.kd_temperature), self.device,
+                share=cfg.freeze, log=self._info)
             if self.distiller.adapters is not None:
                 self.opt.add_param_group({"params": list(self.distiller.adapters.parameters()), "weight_decay": 0.0,
                                           "initial_lr": self.opt.param_groups[0]["initial_lr"]})
