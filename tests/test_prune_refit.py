@@ -79,6 +79,11 @@ def test_sensitivity_allocation_damages_less_than_a_uniform_ratio(yolov8n_pt, fi
             assert again.settings["ratios"] == ratios and again.channels == sens.channels
         else:
             assert again.macs_fraction <= 0.7 < sens.macs_fraction
+    # a cap on any one layer's share: the same target from the same measurements, spread over more layers
+    capped = prune(yolov8n_pt, target_macs=0.8, batches=fit, sensitivity=True, memo=memo, max_layer_ratio=0.375)
+    assert capped.macs_fraction <= 0.8 and capped.settings["max_layer_ratio"] == 0.375
+    assert max(capped.settings["ratios"].values()) <= 0.375 < max(ratios.values())
+    assert len(capped.settings["ratios"]) > len(ratios)
 
 
 def test_sensitivity_needs_a_macs_target_and_images(yolov8n_pt, fit_and_held):
@@ -87,4 +92,6 @@ def test_sensitivity_needs_a_macs_target_and_images(yolov8n_pt, fit_and_held):
     for kwargs in ({"ratio": 0.2, "batches": fit_and_held[0]}, {"target_macs": 0.8}):
         with pytest.raises(PruneError, match="sensitivity allocation needs --target-macs"):
             prune(yolov8n_pt, sensitivity=True, **kwargs)
+    with pytest.raises(PruneError, match="--max-layer-ratio 0.9"):
+        prune(yolov8n_pt, sensitivity=True, target_macs=0.8, batches=fit_and_held[0], max_layer_ratio=0.9)
 

@@ -131,11 +131,13 @@ def choose(options: list[Option], lam: float) -> dict[Any, float]:
 
 
 def allocate(options: list[Option], target: float, macs_fraction: Callable[[dict[Any, float]], float],
-             log: Callable[[str], None] = lambda s: None) -> dict[Any, float]:
+             log: Callable[[str], None] = lambda s: None, max_ratio: float = LEVELS[-1]) -> dict[Any, float]:
     """The per-group ratios of the smallest trade-off whose pruned network keeps at most ``target`` of the MACs.
 
-    ``macs_fraction(ratios)`` measures it (savings of groups overlap, so the options' sum is only a guide).
+    ``macs_fraction(ratios)`` measures it (savings of groups overlap, so the options' sum is only a guide);
+    no group gives up more than ``max_ratio`` of its channels.
     """
+    options = [o for o in options if o.ratio <= max_ratio + 1e-9]
     lo, hi = 0.0, 1.0
     while macs_fraction(choose(options, hi)) > target:
         lo, hi = hi, hi * 4

@@ -20,6 +20,8 @@ def prune_command(
                                         "network, or remove the same fraction from every layer."),
     sensitivity: bool = typer.Option(False, "--sensitivity", help="With --target-macs: give each layer the ratio "
                                      "its measured damage per MAC saved earns (needs --data or --calib images)."),
+    max_layer_ratio: float = typer.Option(0.75, "--max-layer-ratio", help="With --sensitivity: no layer gives up "
+                                          "more than this fraction of its channels (0.125 ... 0.75)."),
     refit: bool = typer.Option(False, "--refit", help="After pruning, re-fit every conv by least squares to "
                                "reproduce the original's outputs on the --data or --calib images."),
     round_to: int = typer.Option(8, "--round-to", help="Keep channel counts multiples of this (fast kernels)."),
@@ -95,12 +97,14 @@ def prune_command(
                 raise PruneError("--sweep sets the MACs targets itself: leave out --ratio, --target-macs and --steps")
             rep, files = run_sweep(model, parse_targets(sweep), out, m, importance=importance,
                                    global_pruning=global_pruning, round_to=round_to, stats=data or calib,
-                                   recovery=rec, sensitivity=sensitivity, refit=refit, log=say)
+                                   recovery=rec, sensitivity=sensitivity, refit=refit,
+                                   max_layer_ratio=max_layer_ratio, log=say)
             typer.echo(text(rep))
         else:
             job = run_prune(model, out, m, ratio=ratio, target_macs=target_macs, importance=importance,
                             global_pruning=global_pruning, round_to=round_to, steps=steps, half=not fp32,
-                            recovery=rec, stats=data or calib, sensitivity=sensitivity, refit=refit, log=say)
+                            recovery=rec, stats=data or calib, sensitivity=sensitivity, refit=refit,
+                            max_layer_ratio=max_layer_ratio, log=say)
             typer.echo(text_table(COLUMNS, table_rows(job.report["rows"])))
             for note in job.report["notes"]:
                 typer.echo(note)

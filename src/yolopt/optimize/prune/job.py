@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...model import save_yolopt
+from .allocate import LEVELS
 from .measure import PENDING_VARIANTS, RECOVERY_PENDING, Measure, Variant, measure
 from .errors import PruneError
 from .pruner import PruneResult, StepHook, load_detector, prune, stat_batches
@@ -49,7 +50,8 @@ def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | 
               target_macs: float | None = None, importance: str = "l1", global_pruning: bool = False,
               round_to: int = 8, steps: int = 1, on_step: StepHook | None = None, half: bool = True,
               recovery: Recovery | None = None, stats: str | Path | None = None, sensitivity: bool = False,
-              refit: bool = False, log: Callable[[str], None] = lambda s: None) -> PruneJob:
+              refit: bool = False, max_layer_ratio: float = LEVELS[-1],
+              log: Callable[[str], None] = lambda s: None) -> PruneJob:
     """Prune ``model``, save ``out/pruned.safetensors``, fine-tune it (``recovery``: without and with the teacher,
     ``out/recovered.safetensors``), measure every variant, write ``out/report.*``.
 
@@ -76,7 +78,7 @@ def run_prune(model: str | Path, out: str | Path, m: Measure, *, ratio: float | 
         on_step = step_hook(recovery, out / "finetune", teacher, steps, tuning, original, log)
     res = prune(model, ratio=ratio, target_macs=target_macs, importance=importance, global_pruning=global_pruning,
                 round_to=round_to, steps=steps, on_step=on_step, batches=batches, labelled=labelled, refit=refit,
-                sensitivity=sensitivity, log=log)
+                sensitivity=sensitivity, max_layer_ratio=max_layer_ratio, log=log)
     path = save_yolopt(res.model, out / "pruned.safetensors", half=half)
     log(f"wrote {path}: {res.macs_fraction:.3f} of the MACs, {res.params[1] / res.params[0]:.3f} of the parameters")
     variants = [Variant("original", res.original), Variant("pruned (before fine-tuning)", res.model)]

@@ -26,6 +26,7 @@ from ...model.shapes import conv_channels
 from ...model.yolo import YOLOv8
 from ...optional import require
 from ...train.bn_unfold import is_folded, unfold
+from .allocate import LEVELS
 from .compensate import compensate, following_bn, input_means
 from .errors import PruneError
 from .reconstruct import reconstruct
@@ -242,9 +243,10 @@ def channel_table(before: nn.Module, after: nn.Module) -> list[dict[str, Any]]:
 
 
 def sensitivity_ratios(net: nn.Module, target: float, importance: str, round_to: int, batches: list[torch.Tensor],
-                       log: Callable[[str], None] = lambda s: None,
-                       memo: dict[Any, Any] | None = None) -> dict[str, float]:
-    """Per-group ratios (layer name -> ratio) that reach ``target`` x the MACs with the least measured damage.
+                       log: Callable[[str], None] = lambda s: None, memo: dict[Any, Any] | None = None,
+                       max_ratio: float = LEVELS[-1]) -> dict[str, float]:
+    """Per-group ratios (layer name -> ratio, none above ``max_ratio``) that reach ``target`` x the MACs with the
+    least measured damage.
 
     ``memo``: measurements kept for another target on the same model and images (a sweep measures each group's
     damage once)."""
@@ -269,7 +271,7 @@ def sensitivity_ratios(net: nn.Module, target: float, importance: str, round_to:
         return memo[trial]
 
     try:
-        return allocate(memo[key], target, frac, log)
+        return allocate(memo[key], target, frac, log, max_ratio)
     except ValueError as e:
         raise PruneError(f"--target-macs {target}: {e}") from e
 
@@ -294,7 +296,7 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
           importance: str = "l1", global_pruning: bool = False, round_to: int = 8, steps: int = 1,
           on_step: StepHook | None = None, batches: list[torch.Tensor] | None = None,
           labelled: list[tuple[torch.Tensor, torch.Tensor]] | None = None, refit: bool = False,
-          sensitivity: bool = False, log: Callable[[str], None] = lambda s: None,
+          sensitivity: bool = False, max_layer_ratio: float = LEVELS[-1], log: Callable[[str], None] = lambda s: None,
           memo: dict[Any, Any] | None = None) -> PruneResult:
     """Prune a YOLOv8 detector by a channel ``ratio`` or down to ``target_macs`` x its MACs; returns the result.
 
@@ -303,7 +305,8 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     :func:`stat_batches`) unfold folded BatchNorm first (so ``bn`` importance sees real scales) and let every
     removed channel's mean be folded into its consumers (:mod:`.compensate`); with ``refit`` every conv is then
     re-fitted to the original's outputs on them (:mod:`.reconstruct`), and ``sensitivity`` gives each layer the
-    ratio its measured damage per MAC saved earns (:mod:`.allocate`; ``target_macs`` only). ``labelled`` (image, targets)
+    ratio its measured damage per MAC saved earns (:mod:`.allocate`; ``target_macs`` only; none above
+    ``max_layer_ratio``). ``labelled`` (image, targets)
     batches give ``taylor`` importance its loss gradients (:func:`.taylor.labelled_batches`), re-measured at
     every step. ``memo``: one dict passed to every call on the same model and ``batches`` (a sweep) keeps the
     sensitivity measurements between them. All checks run before any pruning.
@@ -328,6 +331,9 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     if sensitivity and (target_macs is None or not batches or global_pruning):
         raise PruneError("sensitivity allocation needs --target-macs (not --ratio), images (--data or --calib) to "
                          "measure damage on, and per-layer scope (not --global)")
+    if sensitivity and not LEVELS[0] <= max_layer_ratio <= LEVELS[-1]:
+        raise PruneError(f"--max-layer-ratio {max_layer_ratio}: the allocation tries {LEVELS[0]} ... {LEVELS[-1]} "
+                         "of a layer's channels; give a fraction in that range")
     if importance == "taylor":
         log(f"taylor: detection loss {loss_gradients(net, labelled, original.spec.nc):.3f} on {len(labelled)} batches")
     ratios = None
@@ -336,7 +342,7 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
     elif sensitivity:
         log(f"allocating {target_macs} of the MACs by each layer's measured sensitivity ...")
         ratios = sensitivity_ratios(net, target_macs, importance, round_to, batches, log,  # type: ignore[arg-type]
-                                    memo)
+                                    memo, max_layer_ratio)
         ratio = 0.0
     else:
         log(f"searching the ratio that keeps {target_macs} of the MACs ...")
@@ -371,7 +377,7 @@ def prune(model: str | Path | YoloModel, *, ratio: float | None = None, target_m
                 "scope": scope_name(sensitivity, global_pruning),
                 "round_to": round_to, "steps": steps, "refit": bool(refit and batches)}
     if ratios:
-        settings["ratios"] = ratios
+        settings.update(max_layer_ratio=max_layer_ratio, ratios=ratios)
     meta = {**original.meta, "pruned": {**settings, "macs_fraction": round(macs1 / macs0, 4)}}
     pruned = YoloModel(net, dict(original.names), original.imgsz, meta)
     return PruneResult(pruned, original, ratio, (macs0, macs1), (params0, params1), table, settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...optional import require
+from .allocate import LEVELS
 from .errors import PruneError
 from .job import NO_RECOVERY_NOTE, NO_STATS_NOTE, measured_with
 from .measure import Measure, Variant, measure
@@ -35,6 +36,7 @@ def parse_targets(text: str, option: str = "--sweep") -> list[float]:
 def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measure, *, importance: str = "l1",
               global_pruning: bool = False, round_to: int = 8, stats: str | Path | None = None,
               recovery: Recovery | None = None, sensitivity: bool = False, refit: bool = False,
+              max_layer_ratio: float = LEVELS[-1],
               log: Callable[[str], None] = lambda s: None) -> tuple[dict[str, Any], dict[str, Path]]:
     """Prune ``model`` to each MACs target, measure every variant with the original, write sweep.json/.md/.png.
 
@@ -61,8 +63,8 @@ def run_sweep(model: str | Path, targets: list[float], out: str | Path, m: Measu
         target = {"target_macs": t} if sensitivity else {
             "ratio": ratio_for_macs(net, t, importance, global_pruning, round_to, log, memo)}
         res = prune(original, importance=importance, global_pruning=global_pruning, round_to=round_to,
-                    batches=batches, labelled=labelled, refit=refit, sensitivity=sensitivity, log=log,
-                    memo=allocation, **target)
+                    batches=batches, labelled=labelled, refit=refit, sensitivity=sensitivity,
+                    max_layer_ratio=max_layer_ratio, log=log, memo=allocation, **target)
         name = f"pruned to {t:g} MACs"
         tuned = res.model
         if recovery is not None:
