@@ -123,6 +123,22 @@ def test_overfit_eight_images(data_dir, yolov8n_pt, tmp_path):
     assert m.metrics.map50 >= 0.9 and abs(m.metrics.map50 - res.rows[-1]["map50"]) < 1e-6
 
 
+def test_validation_leaves_training_its_threads(data_dir, yolov8n_pt, tmp_path):
+    """Validating builds a CPU backend, which sets torch's thread count for its streams: the epochs after it
+    must train on the threads they had (once it left later epochs on one of two cores: 90 -> 150 s an epoch)."""
+    data = coco_subset(data_dir, tmp_path / "d", 4)
+    seen: list[int] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # a count no CPU backend here picks
+    try:
+        train(on_epoch_end=lambda epoch, t: seen.append(torch.get_num_threads()),
+              **dict(SMALL, data=str(data), model=str(yolov8n_pt), epochs=2, val=True, threads=None,
+                     project=str(tmp_path)))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [3, 3]
+
+
 def test_bf16_run_then_non_finite_losses_stop_and_keep_last_checkpoint(data_dir, yolov8n_pt, tmp_path):
     data = coco_subset(data_dir, tmp_path / "d", 8)
 

@@ -395,8 +395,12 @@ class Trainer:
         from ..eval import val
 
         model = clean_copy(self.ema.net, self.model)
-        res = val(self.cfg.val_data or self.cfg.data, model, imgsz=self.cfg.imgsz, backend="torch",
-                  batch=self.cfg.batch, plots=False, split="val")
+        threads = torch.get_num_threads()
+        try:
+            res = val(self.cfg.val_data or self.cfg.data, model, imgsz=self.cfg.imgsz, backend="torch",
+                      batch=self.cfg.batch, plots=False, split="val")
+        finally:  # a CPU backend sets the process's torch threads for its streams; training must get its own back
+            torch.set_num_threads(threads)
         return float(res.metrics.map50_95), float(res.metrics.map50)
 
     def save(self, epoch: int, fitness: float | None) -> None:
