@@ -62,8 +62,9 @@ def test_resume_after_kill_is_exact(data_dir, yolov8n_pt, tmp_path):
     assert proc.returncode == -9, proc.stderr[-2000:]
     killed = tmp_path / "killed"
     assert json.loads((killed / "args.json").read_text())["epochs"] == 2
-    res = train(resume=str(killed))
-    assert res.epochs_run == 2 and [r["epoch"] for r in res.rows] == [1, 2]
+    r = CliRunner().invoke(app, ["train", "--resume", str(killed)])  # as the README says: the run's own settings
+    assert r.exit_code == 0 and "2 epochs done" in r.output, r.output[-2000:]
+    assert [row.split(",")[0] for row in (killed / "results.csv").read_text().splitlines()[1:]] == ["1", "2"]
     a, b = weights(straight), weights(killed)
     assert a.keys() == b.keys()
     for k in a:
@@ -103,6 +104,8 @@ def test_bad_input_fails_before_writing(data_dir, tmp_path):
     r = runner.invoke(app, ["train", "--data", str(data_dir / "coco128"), "--imgsz", "100", "--project",
                             str(tmp_path / "runs")])
     assert r.exit_code == 2 and "--imgsz 100" in r.output
+    r = runner.invoke(app, ["train", "--project", str(tmp_path / "runs")])
+    assert r.exit_code == 2 and "give --data" in r.output
     with pytest.raises(TrainConfigError, match="--nc 3 but the dataset has 80"):
         train(data=str(data_dir / "coco128"), model="yolov8n", nc=3, project=str(tmp_path / "runs"), workers=0)
     assert not (tmp_path / "runs").exists()

@@ -10,8 +10,9 @@ import typer
 
 
 def train_command(
-    data: str = typer.Option(..., "--data", "-d", help="COCO dataset folder (images/ + annotations/instances_*.json) "
-                             "or YOLO data.yaml."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="COCO dataset folder (images/ + "
+                                       "annotations/instances_*.json) or YOLO data.yaml (with --resume: "
+                                       "the run's own, this is ignored)."),
     model: str = typer.Option("yolov8n", "--model", "-m", help="Model name, Ultralytics .pt or yolopt .safetensors; "
                               "with --nc a scale name (yolov8n/s/m/l/x) builds a fresh random network."),
     nc: Optional[int] = typer.Option(None, "--nc", help="Classes of a fresh network (random init; must match --data)."),
@@ -73,7 +74,11 @@ def train_command(
     Exit status: 0 done; 2 bad input (nothing written) or training stopped on non-finite losses.
     """
     from . import train
+    from .config import TrainConfigError
 
+    if data is None and resume is None:
+        raise TrainConfigError("give --data (a COCO folder, a YOLO data.yaml, or a folder of images with --teacher) "
+                               "for a new run, or --resume RUN to continue one with its own settings")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     kw = dict(data=data, model=model, nc=nc, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers, threads=threads,
               optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr, momentum=momentum, weight_decay=weight_decay,
