@@ -78,7 +78,7 @@ class Distiller:
     the two models' outputs layer by layer; the leading layers that agree (a pruned student whose frozen
     backbone is the teacher's) are then not computed again by the teacher: it takes the student's outputs. Only
     layers with no gradient and the teacher's eval-mode outputs pass, so they stay equal for the whole run
-    (116 → 99 s an epoch recovering a pruned yolov8n on 2 CPU cores).
+    (recovering a pruned yolov8n with ``--freeze 15`` on 2 CPU cores: 3.6–4.1 s a step instead of 5.2–5.6).
     """
 
     def __init__(self, teacher: YoloModel, student: nn.Module, weights: DistillWeights, device: torch.device,
