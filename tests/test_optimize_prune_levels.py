@@ -61,10 +61,19 @@ def test_level_is_pruned_recovered_searched_then_reused_from_the_cache(cli, tiny
     assert made.meta["pruned"]["scope"] == "sensitivity" and made.meta["pruned"]["target_macs"] == 0.8
     assert made.meta["pruned"]["macs_fraction"] <= 0.81
     assert made.meta["train"]["teacher"] == "yolov8n" and made.meta["train"]["data"] == str(tiny["free"])
-    # searched like a --pruned file: its own mAP (yolopt val's pipeline on that file), never exact
+    # searched like a --pruned file, never exact: its own mAP (yolopt val's pipeline on that file) when scored;
+    # at 160 px on 4 images the two screen at about the same speed, and when the pruned one screened slower than
+    # the model (within the budget) it could not win, so the search skipped its scoring and says so
     row = screened[source]
-    m, _ = Scorer(tiny["val"], "torch", 160)(str(path), "fp32")
-    assert float(row["map50_95"]) == pytest.approx(round(m, 4), abs=1e-4) and row["exact"] == "False"
+    assert row["exact"] == "False"
+    if row["map50_95"]:
+        m, _ = Scorer(tiny["val"], "torch", 160)(str(path), "fp32")
+        assert float(row["map50_95"]) == pytest.approx(round(m, 4), abs=1e-4)
+    else:
+        from yolopt.optimize.search.strategy import MARGIN
+
+        assert row["note"] == "not scored: slower than a config within the budget"
+        assert float(row["e2e_img_s"]) <= MARGIN * float(screened["model"]["e2e_img_s"]) * 1.001  # csv rounding
     # which level and recovery budget made it: in every row of it, the report, and the recipe when it won
     said = "MACs 0.8 (kept "
     assert all(said in r["pruning"] and "1 epoch of fine-tuning" in r["pruning"] and "label-free" in r["pruning"]
