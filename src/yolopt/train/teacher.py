@@ -123,12 +123,11 @@ class Distiller:
         while n in own and n in self._student_out and _same(self._student_out[n], own[n]):
             n += 1
         self.shared = n
+        for h in self._hooks[n:]:  # the layers after them are the teacher's own: stop keeping their outputs
+            h.remove()
         if n:
             self._log(f"distillation: the student's first {n} layers compute what the teacher's do (frozen, the "
                       "same weights): the teacher takes their outputs instead of computing them again")
-        else:
-            for h in self._hooks:
-                h.remove()
 
     def __call__(self, img: torch.Tensor, student: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         teacher = self.teacher_outputs(img)
